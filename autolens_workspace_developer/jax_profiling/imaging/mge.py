@@ -1,0 +1,672 @@
+"""
+JAX Profiling: MGE Imaging Likelihood, With Model Instances As Pytrees
+======================================================================
+
+Profiles the JAX likelihood of an imaging dataset whose lens light and source light are both modelled with
+a multi-Gaussian expansion (MGE): 20 linear Gaussians per galaxy, whose intensities are solved for by a
+non-negative linear inversion, plus an `Isothermal` mass and `ExternalShear`. The model has 15 free
+parameters.
+
+What is measured:
+
+1. Each step of the likelihood, JIT-compiled and timed on its own (lower, compile, first call, steady state):
+   ray-tracing, the mapping matrix, the PSF-blurred mapping matrix, the data vector D, the curvature matrix F,
+   the non-negative reconstruction, the mapped reconstructed image and the log likelihood. Compiling one
+   step at a time shows which step dominates; XLA fuses across steps when it compiles the whole pipeline, so
+   the per-step times are a guide, not a decomposition.
+2. The full pipeline compiled as one program, exactly as a non-linear search calls it.
+3. A `jax.vmap` batch of different model instances, and the static memory analysis of that batched program.
+4. A likelihood scan over the Einstein radius: one `jax.vmap` over a single leaf chosen by its name.
+
+__Model Instances Are Pytrees__
+
+Every compiled function here that depends on the model's parameters takes the model instance itself, an
+`af.ModelInstance` holding `Galaxy` objects, profiles and `Basis` objects. These are JAX pytrees: their
+leaves are the free parameter values and every leaf has a named key path, e.g.
+
+    .galaxies.lens.mass.einstein_radius
+
+so `jax.jit` and `jax.vmap` take an instance directly, and `jax.tree_util` functions map over one. This is
+the recommended pattern for new profiling scripts. The older pattern, which `Fitness.call` still uses, passes
+a flat parameter vector and calls `model.instance_from_vector(vector, xp=jnp)` inside the trace; this script
+compiles it once too, only to assert it gives the same number (`flat_vs_pytree.py` times the two side by side).
+
+Every JAX timing waits for its result with `block_until_ready()`.
+
+__Usage__
+
+    python mge.py --instrument hst --repeats 10 --batch-size 3 --scan-points 21
+
+The dataset is simulated by `simulators/imaging.py` the first time an instrument is profiled. Results go to
+`results/mge_likelihood_summary_<instrument>_v<version>.json` with a bar chart beside it, and the Einstein
+radius scan to `results/mge_einstein_radius_scan_<instrument>_v<version>.png`.
+"""
+
+"""
+__64-bit JAX__
+
+This comes before every other import. PyAuto switches JAX to 64-bit only if JAX has not been imported yet, so
+a script that imports JAX first (as this one does) would otherwise run in 32-bit and get NaN likelihoods.
+"""
+import os
+
+os.environ["JAX_ENABLE_X64"] = "True"
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import json
+import time
+
+import jax.numpy as jnp
+import numpy as np
+
+import autoarray as aa
+import autolens as al
+
+import profiling_util as util
+
+"""
+__Command Line__
+
+`--repeats` sets how many calls each steady-state time averages over; the defaults keep a run on a 2-core
+laptop around a minute and a half for hst.
+"""
+parser = util.OneLineArgumentParser(description=__doc__.split("\n")[1])
+util.add_instrument_argument(parser)
+parser.add_argument("--repeats", type=int, default=10, help="steady-state calls timed per program (default 10)")
+parser.add_argument("--batch-size", type=int, default=3, help="instances in the vmap batch (default 3)")
+parser.add_argument("--scan-points", type=int, default=21, help="Einstein radii in the scan (default 21)")
+args = parser.parse_args()
+
+instrument = args.instrument
+repeats = args.repeats
+
+"""
+__Dataset__
+
+The dataset is masked with a 3.5" circle and over-sampled adaptively around the lens centre (see
+`profiling_util.load_dataset`). Its size is what sets the run time.
+"""
+print(f"\n--- Dataset [{instrument}] ---")
+
+dataset = util.load_dataset(instrument)
+configuration = util.configuration_of(dataset, instrument)
+
+"""
+__Model And Its Instance__
+
+The model is built with `af.Model` / `af.Collection`, as in any PyAutoLens fit. The instance every profile is
+evaluated at sits at the prior medians, with the lens mass and shear at the values the data was simulated
+with (`profiling_util.reference_vector`).
+"""
+print("\n--- Model ---")
+
+model = util.mge_model()
+vector = util.reference_vector(model)
+instance = model.instance_from_vector(vector=vector)
+
+util.require_pytree(instance)
+
+configuration["linear_gaussians"] = util.linear_gaussian_count(instance)
+
+print(f"  free parameters:  {model.total_free_parameters}")
+print(f"  linear Gaussians: {configuration['linear_gaussians']}")
+for key, value in configuration.items():
+    print(f"  {key}: {value}")
+
+"""
+__The Instance As A Pytree__
+
+`tree_flatten_with_path` shows what JAX sees. There are more leaves than free parameters: the 20 Gaussians of
+each MGE share one centre and one ell_comps prior, but each Gaussian holds its own copy of the value, so each
+copy is a leaf. Constants (the Gaussians' fixed sigmas, the redshifts) are not leaves: they are part of the
+tree's static structure.
+
+That structure must not change between instances of the same model, or every new instance would compile
+again. Comparing the tree structures of two different instances checks it.
+"""
+leaf_paths = util.leaf_paths(instance)
+
+other_instance = model.instance_from_vector(vector=util.jittered_vectors(vector, 2)[1])
+same_structure = jax.tree_util.tree_structure(instance) == jax.tree_util.tree_structure(
+    other_instance
+)
+
+print(f"\n  pytree leaves: {len(leaf_paths)} (free parameters: {model.total_free_parameters})")
+print(f"  e.g. {leaf_paths[0]}  ...  {util.paths_named(instance, 'einstein_radius')[0]}")
+print(f"  two instances share one tree structure (one compile per model): {same_structure}")
+
+assert same_structure, "two instances of one model have different pytree structures"
+
+"""
+Inputs to a compiled program are best already on the device, as a search would pass them. `on_device` maps
+`jnp.asarray` over the leaves; the result is still a `ModelInstance` of `Galaxy` objects.
+"""
+instance_jax = util.on_device(instance)
+
+"""
+__Eager Reference__
+
+`FitImaging`, evaluated eagerly in NumPy, is the reference every compiled result must reproduce. For a model
+without regularization its `figure_of_merit` is the log likelihood.
+"""
+print("\n--- Eager FitImaging (reference) ---")
+
+start = time.perf_counter()
+fit = al.FitImaging(
+    dataset=dataset,
+    tracer=al.Tracer(galaxies=list(model.instance_from_vector(vector=vector).galaxies)),
+)
+figure_of_merit = float(fit.figure_of_merit)
+print(f"  figure_of_merit = {figure_of_merit}  ({time.perf_counter() - start:.2f} s)")
+
+"""
+__Per-Step JIT Profiling__
+
+Each step is a small function, compiled and timed on its own. The first three depend on the model's
+parameters, so they take the instance (a pytree) and build the `Tracer` from it inside the trace; the rest
+are pure linear algebra on the arrays the step before produced.
+"""
+print("\n" + "=" * 70)
+print("PER-STEP JIT PROFILING")
+print("=" * 70)
+
+steps = {}
+
+
+def profile_step(label, function, *inputs):
+    timing = util.time_jit(function, *inputs, repeats=repeats)
+    steps[label] = timing
+    print(
+        f"  {label:<30} lower {timing['lower_s']:.3f} s | compile {timing['compile_s']:.3f} s | "
+        f"first {timing['first_call_s']:.4f} s | steady {timing['steady_per_call_s'] * 1e3:.3f} ms"
+    )
+    return timing["result"]
+
+
+def linear_light_profile_funcs(instance):
+    """The linear light profiles of every galaxy, grouped per `Basis` and ray-traced to their plane."""
+    tracer = al.Tracer(galaxies=list(instance.galaxies))
+    to_inversion = al.TracerToInversion(dataset=dataset, tracer=tracer, xp=jnp)
+    return list(to_inversion.lp_linear_func_list_galaxy_dict.keys())
+
+
+"""
+__Step 1: Ray-Tracing__
+
+The over-sampled image-plane grid is traced to the source plane by the lens mass and shear.
+"""
+
+
+def ray_trace(instance):
+    tracer = al.Tracer(galaxies=list(instance.galaxies))
+    traced = tracer.traced_grid_2d_list_from(grid=dataset.grids.lp, xp=jnp)
+    return jnp.stack([grid.array for grid in traced])
+
+
+traced_grids = profile_step("Ray-trace grids", ray_trace, instance_jax)
+
+"""
+__Step 2: Mapping Matrix__
+
+One column per linear Gaussian: its image, evaluated on the (traced) grid, before the PSF.
+"""
+
+
+def mapping_matrix(instance):
+    return jnp.hstack([func.mapping_matrix for func in linear_light_profile_funcs(instance)])
+
+
+profile_step("Mapping matrix", mapping_matrix, instance_jax)
+
+"""
+__Step 3: Blurred Mapping Matrix__
+
+The same columns convolved with the PSF, including light from just outside the mask that the PSF blurs
+into it. This, not the mapping matrix of step 2, is what the inversion uses; step 3 recomputes the images
+rather than reusing step 2's, as the likelihood itself does.
+"""
+
+
+def blurred_mapping_matrix(instance):
+    return jnp.hstack(
+        [
+            func.operated_mapping_matrix_override
+            for func in linear_light_profile_funcs(instance)
+        ]
+    )
+
+
+blurred = profile_step("Blurred mapping matrix", blurred_mapping_matrix, instance_jax)
+
+data = jnp.asarray(dataset.data.array)
+noise_map = jnp.asarray(dataset.noise_map.array)
+total_linear = blurred.shape[1]
+
+"""
+__Step 4: Data Vector (D)__
+"""
+
+
+def data_vector_from(blurred, data, noise_map):
+    return al.util.inversion_imaging.data_vector_via_blurred_mapping_matrix_from(
+        blurred_mapping_matrix=blurred, image=data, noise_map=noise_map
+    )
+
+
+data_vector = profile_step("Data vector (D)", data_vector_from, blurred, data, noise_map)
+
+"""
+__Step 5: Curvature Matrix (F)__
+
+No Gaussian is regularized, so every index is in `no_regularization_index_list` and the diagonal gets the
+small stabilizing term the inversion adds to unregularized parameters.
+"""
+
+
+def curvature_matrix_from(blurred, noise_map):
+    return al.util.inversion.curvature_matrix_via_mapping_matrix_from(
+        mapping_matrix=blurred,
+        noise_map=noise_map,
+        add_to_curvature_diag=True,
+        no_regularization_index_list=list(range(total_linear)),
+        xp=jnp,
+    )
+
+
+curvature_matrix = profile_step(
+    "Curvature matrix (F)", curvature_matrix_from, blurred, noise_map
+)
+
+"""
+__Step 6: Reconstruction (Positive-Only NNLS)__
+
+The Gaussians' intensities: the non-negative solution of F s = D.
+"""
+
+
+def reconstruction_from(data_vector, curvature_matrix):
+    return al.util.inversion.reconstruction_positive_only_from(
+        data_vector=data_vector, curvature_reg_matrix=curvature_matrix, xp=jnp
+    )
+
+
+reconstruction = profile_step(
+    "Reconstruction (NNLS)", reconstruction_from, data_vector, curvature_matrix
+)
+
+"""
+__Step 7: Mapped Reconstructed Image__
+"""
+
+
+def mapped_reconstruction_from(blurred, reconstruction):
+    return al.util.inversion.mapped_reconstructed_data_via_mapping_matrix_from(
+        mapping_matrix=blurred, reconstruction=reconstruction, xp=jnp
+    )
+
+
+model_image = profile_step(
+    "Mapped reconstructed image", mapped_reconstruction_from, blurred, reconstruction
+)
+
+"""
+__Step 8: Chi-Squared And Log Likelihood__
+"""
+
+
+def log_likelihood_from(data, noise_map, model_image):
+    chi_squared = jnp.sum(((data - model_image) / noise_map) ** 2)
+    noise_normalization = jnp.sum(jnp.log(2.0 * jnp.pi * noise_map**2))
+    return -0.5 * (chi_squared + noise_normalization)
+
+
+step_log_likelihood = float(
+    profile_step(
+        "Chi-squared & log likelihood", log_likelihood_from, data, noise_map, model_image
+    )
+)
+
+print(f"\n  step-by-step log likelihood = {step_log_likelihood}")
+
+np.testing.assert_allclose(
+    step_log_likelihood,
+    figure_of_merit,
+    rtol=1e-8,
+    err_msg="step-by-step log likelihood differs from FitImaging.figure_of_merit",
+)
+print("  matches FitImaging.figure_of_merit")
+
+"""
+__Full Pipeline JIT__
+
+The whole likelihood as one program: `AnalysisImaging.log_likelihood_function`, the function a non-linear
+search calls, wrapped in a closure that takes the instance. `jax.jit` is applied to that closure directly;
+no `Fitness` object and no parameter vector are involved.
+"""
+print("\n" + "=" * 70)
+print("FULL-PIPELINE JIT")
+print("=" * 70)
+
+likelihood = util.likelihood_function(dataset)
+log_likelihood_from_instance = util.pytree_closure(likelihood)
+
+full = util.time_jit(log_likelihood_from_instance, instance_jax, repeats=repeats)
+full_log_likelihood = float(full["result"])
+
+print(
+    f"  lower {full['lower_s']:.3f} s | compile {full['compile_s']:.3f} s | "
+    f"first {full['first_call_s']:.4f} s | steady {full['steady_per_call_s'] * 1e3:.3f} ms"
+)
+print(f"  log likelihood = {full_log_likelihood}")
+
+np.testing.assert_allclose(
+    full_log_likelihood,
+    figure_of_merit,
+    rtol=1e-8,
+    err_msg="full-pipeline log likelihood differs from FitImaging.figure_of_merit",
+)
+print("  matches FitImaging.figure_of_merit")
+
+"""
+__Pytree Versus Flat Vector__
+
+The same likelihood through the flat-vector closure (`instance_from_vector` inside the trace, as `Fitness.call`
+does) must give the same number to rounding error: both build the same objects from the same values.
+"""
+flat = util.time_jit(
+    util.flat_vector_closure(model, likelihood), jnp.asarray(vector), repeats=repeats
+)
+flat_log_likelihood = float(flat["result"])
+
+print(
+    f"\n  flat-vector pipeline: lower {flat['lower_s']:.3f} s | compile {flat['compile_s']:.3f} s | "
+    f"steady {flat['steady_per_call_s'] * 1e3:.3f} ms | log likelihood = {flat_log_likelihood}"
+)
+
+np.testing.assert_allclose(
+    full_log_likelihood,
+    flat_log_likelihood,
+    rtol=1e-10,
+    err_msg="pytree pipeline differs from the flat-vector pipeline",
+)
+print("  pytree pipeline matches the flat-vector pipeline (rtol 1e-10)")
+
+"""
+__vmap Batch__
+
+A batch is a single instance whose every leaf holds the batch's values: `tree_map` stacks several instances
+leaf by leaf. This works because instances of one model share a tree structure. The instances here are small
+random offsets from the reference, so each lane computes a different likelihood, and each must equal the
+single-instance program's result.
+"""
+print("\n--- vmap batch ---")
+
+batch_size = args.batch_size
+batch_instances = [
+    util.on_device(model.instance_from_vector(vector=batch_vector))
+    for batch_vector in util.jittered_vectors(vector, batch_size)
+]
+batch = util.stack_instances(batch_instances)
+
+vmapped = util.time_jit(jax.vmap(log_likelihood_from_instance), batch, repeats=repeats)
+vmap_results = np.asarray(vmapped["result"])
+
+vmap_batch_time = vmapped["steady_per_call_s"]
+vmap_per_call = vmap_batch_time / batch_size
+vmap_speedup = full["steady_per_call_s"] / vmap_per_call
+
+single_results = np.array(
+    [float(full["compiled"](member)) for member in batch_instances]
+)
+
+print(f"  batch log likelihoods  = {vmap_results}")
+print(f"  single-call results    = {single_results}")
+print(
+    f"  lower {vmapped['lower_s']:.3f} s | compile {vmapped['compile_s']:.3f} s | "
+    f"batch of {batch_size}: {vmap_batch_time * 1e3:.3f} ms | per call {vmap_per_call * 1e3:.3f} ms "
+    f"({vmap_speedup:.1f}x the single JIT)"
+)
+
+np.testing.assert_allclose(
+    vmap_results, single_results, rtol=1e-10, err_msg="vmap differs from single calls"
+)
+print("  vmap matches single calls")
+
+"""
+__Static Memory Analysis__
+
+XLA's own account of the batched program's buffers, read from the program compiled above.
+"""
+print("\n--- Static memory analysis (vmap batch) ---")
+
+memory = vmapped["compiled"].memory_analysis()
+memory_mb = None
+
+if memory is not None:
+    memory_mb = {
+        "argument": memory.argument_size_in_bytes / 1024**2,
+        "output": memory.output_size_in_bytes / 1024**2,
+        "temp": memory.temp_size_in_bytes / 1024**2,
+        "generated_code": memory.generated_code_size_in_bytes / 1024**2,
+    }
+    memory_mb["total"] = memory_mb["argument"] + memory_mb["output"] + memory_mb["temp"]
+    for key, value in memory_mb.items():
+        print(f"  {key:<15} {value:10.3f} MB")
+else:
+    print("  not available on this backend")
+
+"""
+__Einstein Radius Scan__
+
+A one-dimensional likelihood scan: vary the Einstein radius, hold every other parameter at the reference.
+
+With a flat vector this needs the Einstein radius's index in the vector, which changes whenever the model
+does. With a pytree it is found by name. `tree_map_with_path` visits every leaf with its key path; the one
+whose path ends in `einstein_radius` becomes the array of scan values and gets `in_axes` 0, every other leaf
+keeps its value and gets `in_axes` None, so JAX broadcasts it instead of copying it into a batch. (XLA can then
+also compute the parts of the likelihood that do not depend on the Einstein radius, like the lens light's
+mapping matrix, once for the whole scan.)
+"""
+print("\n--- Einstein radius scan ---")
+
+scanned_name = "einstein_radius"
+scanned_paths = util.paths_named(instance_jax, scanned_name)
+assert len(scanned_paths) == 1, f"expected one '{scanned_name}' leaf, found {scanned_paths}"
+
+truth_einstein_radius = float(instance.galaxies.lens.mass.einstein_radius)
+scan_values = jnp.linspace(
+    0.75 * truth_einstein_radius, 1.25 * truth_einstein_radius, args.scan_points
+)
+
+
+def is_scanned(path):
+    return util.key_name(path[-1]) == scanned_name
+
+
+scan_instance = jax.tree_util.tree_map_with_path(
+    lambda path, leaf: scan_values if is_scanned(path) else leaf, instance_jax
+)
+scan_in_axes = jax.tree_util.tree_map_with_path(
+    lambda path, leaf: 0 if is_scanned(path) else None, instance_jax
+)
+
+scan = util.time_jit(
+    jax.vmap(log_likelihood_from_instance, in_axes=(scan_in_axes,)),
+    scan_instance,
+    repeats=1,
+)
+scan_log_likelihoods = np.asarray(scan["result"])
+best_einstein_radius = float(scan_values[int(np.argmax(scan_log_likelihoods))])
+
+print(f"  scanned leaf: {scanned_paths[0]} over {args.scan_points} values")
+print(
+    f"  lower {scan['lower_s']:.3f} s | compile {scan['compile_s']:.3f} s | "
+    f"scan of {args.scan_points}: {scan['steady_per_call_s']:.3f} s"
+)
+print(f"  best Einstein radius on the grid: {best_einstein_radius:.4f} (simulated: {truth_einstein_radius})")
+
+middle = args.scan_points // 2
+if args.scan_points % 2 == 1:
+    np.testing.assert_allclose(
+        scan_log_likelihoods[middle],
+        full_log_likelihood,
+        rtol=1e-10,
+        err_msg="the scan's middle point differs from the single-instance likelihood",
+    )
+    print("  the scan's middle point matches the single-instance likelihood")
+
+"""
+__Summary__
+"""
+version = al.__version__
+full_per_call = full["steady_per_call_s"]
+step_per_call = {label: timing["steady_per_call_s"] for label, timing in steps.items()}
+step_total = sum(step_per_call.values())
+
+print("\n" + "=" * 70)
+print(f"JAX LIKELIHOOD FUNCTION SUMMARY - {instrument.upper()} - v{version}")
+print("=" * 70)
+width = max(len(label) for label in step_per_call)
+for number, (label, per_call) in enumerate(step_per_call.items(), 1):
+    print(f"  {number:>2}. {label:<{width}}  {per_call:>12.6f} s")
+print("-" * 70)
+print(f"      {'TOTAL (step-by-step)':<{width}}  {step_total:>12.6f} s")
+print(f"      {'Full pipeline (single JIT)':<{width}}  {full_per_call:>12.6f} s")
+print(f"      {f'vmap batch={batch_size} (per call)':<{width}}  {vmap_per_call:>12.6f} s")
+print(f"      {'Full pipeline lower / compile':<{width}}  {full['lower_s']:.3f} s / {full['compile_s']:.3f} s")
+print("=" * 70)
+
+summary = {
+    "autolens_version": version,
+    "instrument": instrument,
+    "configuration": configuration,
+    "steps": step_per_call,
+    "step_timings": {
+        label: util.timings_only(timing) for label, timing in steps.items()
+    },
+    "total_step_by_step": step_total,
+    "full_pipeline_single_jit": full_per_call,
+    "full_pipeline_lower_s": full["lower_s"],
+    "full_pipeline_compile_s": full["compile_s"],
+    "full_pipeline_first_call_s": full["first_call_s"],
+    "flat_vector_pipeline": util.timings_only(flat),
+    "vmap": {
+        "batch_size": batch_size,
+        "batch_time": vmap_batch_time,
+        "per_call": vmap_per_call,
+        "speedup_vs_single_jit": round(vmap_speedup, 1),
+        "lower_s": vmapped["lower_s"],
+        "compile_s": vmapped["compile_s"],
+        "memory_mb": memory_mb,
+    },
+    "log_likelihood": {
+        "fit_imaging_figure_of_merit": figure_of_merit,
+        "step_by_step": step_log_likelihood,
+        "full_pipeline_pytree": full_log_likelihood,
+        "full_pipeline_flat_vector": flat_log_likelihood,
+    },
+    "pytree": {
+        "leaf_count": len(leaf_paths),
+        "free_parameters": model.total_free_parameters,
+        "same_structure_across_instances": bool(same_structure),
+        "leaf_paths": leaf_paths,
+    },
+    "einstein_radius_scan": {
+        "leaf_path": scanned_paths[0],
+        "einstein_radius": [float(value) for value in scan_values],
+        "log_likelihood": [float(value) for value in scan_log_likelihoods],
+        "best_einstein_radius": best_einstein_radius,
+        "simulated_einstein_radius": truth_einstein_radius,
+        "lower_s": scan["lower_s"],
+        "compile_s": scan["compile_s"],
+        "scan_time_s": scan["steady_per_call_s"],
+    },
+    "repeats": repeats,
+}
+
+util.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+stem = f"mge_likelihood_summary_{instrument}_v{version}"
+
+summary_path = util.RESULTS_DIR / f"{stem}.json"
+summary_path.write_text(json.dumps(summary, indent=2))
+print(f"\n  summary: {summary_path}")
+
+"""
+__Plots__
+
+The bar chart shows each step's steady-state time, with the full pipeline and the vmap per-call time as
+lines; the scan plot shows the log likelihood against the Einstein radius.
+"""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+labels = list(step_per_call)
+times = list(step_per_call.values())
+
+figure, axis = plt.subplots(figsize=(10, 5))
+bars = axis.barh(range(len(labels)), times, color="#4C72B0", height=0.6)
+for bar, seconds in zip(bars, times):
+    axis.text(
+        bar.get_width() + max(times) * 0.01,
+        bar.get_y() + bar.get_height() / 2,
+        f"{seconds * 1e3:.3f} ms",
+        va="center",
+        fontsize=9,
+    )
+axis.axvline(
+    full_per_call,
+    color="#C44E52",
+    linestyle="--",
+    label=f"full pipeline (single JIT): {full_per_call * 1e3:.3f} ms "
+    f"(lower {full['lower_s']:.1f} s, compile {full['compile_s']:.1f} s)",
+)
+axis.axvline(
+    vmap_per_call,
+    color="#55A868",
+    linestyle="--",
+    label=f"vmap batch of {batch_size}, per call: {vmap_per_call * 1e3:.3f} ms",
+)
+axis.set_yticks(range(len(labels)))
+axis.set_yticklabels(labels)
+axis.invert_yaxis()
+axis.set_xlabel("steady-state time per call (s)")
+figure.suptitle(f"MGE imaging likelihood, pytree inputs - {instrument.upper()}", fontweight="bold")
+axis.set_title(
+    f"autolens v{version} | {configuration['pixel_scale_arcsec']}\"/px | "
+    f"{configuration['image_pixels_masked']} pixels | {configuration['over_sampled_pixels']} over-sampled | "
+    f"{configuration['linear_gaussians']} Gaussians | {model.total_free_parameters} free parameters",
+    fontsize=9,
+)
+axis.legend(loc="lower right", fontsize=9)
+axis.margins(x=0.2)
+figure.tight_layout()
+
+chart_path = util.RESULTS_DIR / f"{stem}.png"
+figure.savefig(chart_path, dpi=150)
+plt.close(figure)
+print(f"  bar chart: {chart_path}")
+
+figure, axis = plt.subplots(figsize=(7, 4.5))
+axis.plot(scan_values, scan_log_likelihoods, "o-", color="#4C72B0", markersize=4)
+axis.axvline(
+    truth_einstein_radius, color="#C44E52", linestyle="--", label=f"simulated: {truth_einstein_radius}"
+)
+axis.set_xlabel("Einstein radius (arcsec)")
+axis.set_ylabel("log likelihood")
+axis.set_title(
+    f"One jax.vmap over the leaf {scanned_paths[0]}\n"
+    f"{args.scan_points} values, every other leaf broadcast - {instrument.upper()}",
+    fontsize=10,
+)
+axis.legend()
+figure.tight_layout()
+
+scan_path = util.RESULTS_DIR / f"mge_einstein_radius_scan_{instrument}_v{version}.png"
+figure.savefig(scan_path, dpi=150)
+plt.close(figure)
+print(f"  Einstein radius scan: {scan_path}")
