@@ -345,6 +345,10 @@ __Full Pipeline JIT__
 The whole likelihood as one program: `AnalysisImaging.log_likelihood_function`, the function a non-linear
 search calls, wrapped in a closure that takes the instance. `jax.jit` is applied to that closure directly;
 no `Fitness` object and no parameter vector are involved.
+
+This is the pattern to copy into new profiling scripts: write the closure over the instance, pass instances
+(or `tree_map`-built batches of them) to `jax.jit` / `jax.vmap`, and pick out parameters by their key paths.
+Nothing in the script then depends on the order of the parameter vector.
 """
 print("\n" + "=" * 70)
 print("FULL-PIPELINE JIT")
@@ -476,9 +480,11 @@ scanned_name = "einstein_radius"
 scanned_paths = util.paths_named(instance_jax, scanned_name)
 assert len(scanned_paths) == 1, f"expected one '{scanned_name}' leaf, found {scanned_paths}"
 
-truth_einstein_radius = float(instance.galaxies.lens.mass.einstein_radius)
+reference_einstein_radius = float(instance.galaxies.lens.mass.einstein_radius)
+truth_einstein_radius = float(util.simulator.true_tracer().galaxies[0].mass.einstein_radius)
+
 scan_values = jnp.linspace(
-    0.75 * truth_einstein_radius, 1.25 * truth_einstein_radius, args.scan_points
+    0.9 * reference_einstein_radius, 1.1 * reference_einstein_radius, args.scan_points
 )
 
 
@@ -642,7 +648,7 @@ axis.set_title(
     f"{configuration['linear_gaussians']} Gaussians | {model.total_free_parameters} free parameters",
     fontsize=9,
 )
-axis.legend(loc="lower right", fontsize=9)
+axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, fontsize=9)
 axis.margins(x=0.2)
 figure.tight_layout()
 

@@ -1,0 +1,247 @@
+"""
+JAX Profiling: Flat Parameter Vector Versus Pytree Instance
+===========================================================
+
+A non-linear search hands the likelihood a point in parameter space. There are two ways to get that point
+into a JAX program:
+
+- **flat vector**: the program takes a 1D array of the free parameters and calls
+  `model.instance_from_vector(vector, xp=jnp)` inside the trace to build the `Galaxy` objects and profiles.
+  This is what `Fitness.call` does today.
+- **pytree**: the program takes the model instance itself. Instances are JAX pytrees whose leaves are the
+  free parameter values, so JAX flattens the instance on the way in and rebuilds it from tracers inside the
+  trace; the closure knows nothing about the model.
+
+Both compute the same likelihood (`AnalysisImaging.log_likelihood_function`) on the same dataset and model.
+This script times them side by side in one process:
+
+- `lower_s`: tracing Python into a JAX program,
+- `compile_s`: XLA compiling it,
+- `steady_per_call_s`: one call of the compiled program, inputs already on the device,
+- `vmap_per_call_s`: a `jax.vmap` batch of `--batch-size` different points, per point,
+
+over `--rounds` rounds. Each round clears JAX's caches and compiles both closures afresh, and the order
+alternates from round to round (flat first, then pytree first), so neither side profits from a warm cache or
+from running second. The JSON reports the median of each number over the rounds and the ratio
+pytree / flat (below 1: the pytree is faster).
+
+__Usage__
+
+    python flat_vs_pytree.py --model mge --instrument hst --rounds 3
+
+Only `--model mge` exists so far; `pixelization` and `delaunay` will follow the scripts of those names.
+"""
+
+"""
+__64-bit JAX__
+
+Before any other import, for the reason given in `mge.py`.
+"""
+import os
+
+os.environ["JAX_ENABLE_X64"] = "True"
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import json
+import statistics
+
+import jax.numpy as jnp
+import numpy as np
+
+import autolens as al
+
+import profiling_util as util
+
+"""
+__Command Line__
+"""
+MODELS = {"mge": util.mge_model}
+PLANNED_MODELS = ("pixelization", "delaunay")
+
+parser = util.OneLineArgumentParser(description=__doc__.split("\n")[1])
+parser.add_argument(
+    "--model",
+    default="mge",
+    help=f"the lens model profiled: {', '.join([*MODELS, *PLANNED_MODELS])} (default mge)",
+)
+util.add_instrument_argument(parser)
+parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+parser.add_argument("--repeats", type=int, default=10, help="steady-state calls timed per program (default 10)")
+parser.add_argument("--batch-size", type=int, default=3, help="points in the vmap batch (default 3)")
+args = parser.parse_args()
+
+if args.model in PLANNED_MODELS:
+    parser.error(f"--model {args.model}: not yet available (available: {', '.join(MODELS)})")
+if args.model not in MODELS:
+    parser.error(
+        f"--model: unknown model '{args.model}' (choose from {', '.join([*MODELS, *PLANNED_MODELS])})"
+    )
+if args.rounds < 1 or args.repeats < 1 or args.batch_size < 1:
+    parser.error("--rounds, --repeats and --batch-size must be at least 1")
+
+"""
+__Dataset, Model And Inputs__
+
+Both sides get the same point (see `profiling_util.reference_vector`) and the same batch of nearby points,
+once as vectors and once as instances. Inputs are put on the device before timing, as a search would.
+"""
+dataset = util.load_dataset(args.instrument)
+model = MODELS[args.model]()
+
+vector = util.reference_vector(model)
+batch_vectors = util.jittered_vectors(vector, args.batch_size)
+
+instance = model.instance_from_vector(vector=vector)
+util.require_pytree(instance)
+
+inputs = {
+    "flat_vector": (
+        jnp.asarray(vector),
+        jnp.stack([jnp.asarray(batch_vector) for batch_vector in batch_vectors]),
+    ),
+    "pytree": (
+        util.on_device(instance),
+        util.stack_instances(
+            [
+                util.on_device(model.instance_from_vector(vector=batch_vector))
+                for batch_vector in batch_vectors
+            ]
+        ),
+    ),
+}
+
+likelihood = util.likelihood_function(dataset)
+
+print(
+    f"{args.model} / {args.instrument}: {model.total_free_parameters} free parameters, "
+    f"{len(jax.tree_util.tree_leaves(instance))} pytree leaves, "
+    f"{dataset.data.shape[0]} image pixels; {args.rounds} rounds"
+)
+
+"""
+__One Measurement__
+
+Fresh closures and cleared caches every time: nothing compiled in an earlier round (including the jitted
+helpers inside the library) is reused.
+"""
+
+
+def closure_for(side):
+    if side == "flat_vector":
+        return util.flat_vector_closure(model, likelihood)
+    return util.pytree_closure(likelihood)
+
+
+def measure(side):
+    jax.clear_caches()
+    single, batch = inputs[side]
+
+    closure = closure_for(side)
+    one = util.time_jit(closure, single, repeats=args.repeats)
+    many = util.time_jit(jax.vmap(closure_for(side)), batch, repeats=args.repeats)
+
+    return {
+        "lower_s": one["lower_s"],
+        "compile_s": one["compile_s"],
+        "steady_per_call_s": one["steady_per_call_s"],
+        "vmap_per_call_s": many["steady_per_call_s"] / args.batch_size,
+        "log_likelihood": float(one["result"]),
+        "vmap_log_likelihoods": np.asarray(many["result"]),
+    }
+
+
+"""
+__Interleaved Rounds__
+"""
+sides = ("flat_vector", "pytree")
+per_round = {side: [] for side in sides}
+
+for round_number in range(args.rounds):
+    order = sides if round_number % 2 == 0 else sides[::-1]
+    for side in order:
+        result = measure(side)
+        per_round[side].append(result)
+        print(
+            f"  round {round_number + 1} {side:<11} lower {result['lower_s']:6.3f} s | "
+            f"compile {result['compile_s']:6.3f} s | steady {result['steady_per_call_s'] * 1e3:8.3f} ms | "
+            f"vmap/call {result['vmap_per_call_s'] * 1e3:8.3f} ms"
+        )
+
+"""
+__Same Numbers__
+
+Timing two programs is only meaningful if they compute the same thing.
+"""
+flat_first = per_round["flat_vector"][0]
+tree_first = per_round["pytree"][0]
+
+np.testing.assert_allclose(
+    tree_first["log_likelihood"], flat_first["log_likelihood"], rtol=1e-10,
+    err_msg="pytree and flat-vector log likelihoods differ",
+)
+np.testing.assert_allclose(
+    tree_first["vmap_log_likelihoods"], flat_first["vmap_log_likelihoods"], rtol=1e-10,
+    err_msg="pytree and flat-vector vmap log likelihoods differ",
+)
+print(f"\n  both sides give log likelihood {flat_first['log_likelihood']} (and equal vmap batches)")
+
+"""
+__Medians And Ratios__
+"""
+timing_keys = ("lower_s", "compile_s", "steady_per_call_s", "vmap_per_call_s")
+
+
+def medians(side):
+    summary = {
+        key: statistics.median(result[key] for result in per_round[side])
+        for key in timing_keys
+    }
+    summary["log_likelihood"] = per_round[side][0]["log_likelihood"]
+    return summary
+
+
+flat_summary = medians("flat_vector")
+tree_summary = medians("pytree")
+
+ratios = {
+    key[: -len("_s")]: tree_summary[key] / flat_summary[key] for key in timing_keys
+}
+
+results = {
+    "instrument": args.instrument,
+    "model": args.model,
+    "rounds": args.rounds,
+    "flat_vector": flat_summary,
+    "pytree": tree_summary,
+    "ratio_pytree_over_flat": ratios,
+    "autolens_version": al.__version__,
+    "repeats": args.repeats,
+    "batch_size": args.batch_size,
+    "free_parameters": model.total_free_parameters,
+    "pytree_leaves": len(jax.tree_util.tree_leaves(instance)),
+    "per_round": {
+        side: [
+            {key: result[key] for key in timing_keys} for result in per_round[side]
+        ]
+        for side in sides
+    },
+}
+
+print("\n" + "=" * 70)
+print(f"FLAT VECTOR VS PYTREE - {args.model} - {args.instrument.upper()} - median of {args.rounds}")
+print("=" * 70)
+print(f"  {'':<20}{'flat vector':>14}{'pytree':>14}{'pytree / flat':>16}")
+for key in timing_keys:
+    print(
+        f"  {key:<20}{flat_summary[key]:>14.5f}{tree_summary[key]:>14.5f}"
+        f"{ratios[key[: -len('_s')]]:>16.3f}"
+    )
+print("=" * 70)
+
+util.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+output_path = util.RESULTS_DIR / f"flat_vs_pytree_{args.model}_{args.instrument}.json"
+output_path.write_text(json.dumps(results, indent=2))
+print(f"\n  results: {output_path}")
