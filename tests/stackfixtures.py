@@ -15,6 +15,7 @@ IDENTITY = ["-c", "user.name=Patch Author", "-c", "user.email=author@example.com
 
 PACKAGE_FILES = {
     "mypkg/__init__.py": "from .core import add\n",
+    "mypkg/windows.py": "x = 1\r\ny = 2\r\nz = 3\r\n",  # CRLF, as many upstream files
     "mypkg/core.py": "".join(f"# line {i}\n" for i in range(1, 21)) + "def add(a, b):\n    return a + b\n",
 }
 TEST_FILES = {"test_mypkg/test_core.py": "from mypkg import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"}
@@ -57,13 +58,15 @@ class Project:
         self.tree = root / "build" / "PyFoo"
         self.patches.mkdir(parents=True)
         (self.patches / "series").write_text("")
-        config = {
-            "version": "1.0",
-            "libraries": [{"folder": "PyFoo", "dist": "mypkg", "package": "mypkg",
-                           "tests": "test_mypkg", "tag_commit": tag_commit,
-                           "wheel": "wheels/mypkg-1.0-py3-none-any.whl"}],
-        }
-        (root / "stack.json").write_text(json.dumps(config))
+        self.tag_commit = tag_commit
+        self.configure()
+
+    def configure(self, **extra):
+        """Write stack.json; `extra` goes into the library's entry."""
+        library = {"folder": "PyFoo", "dist": "mypkg", "package": "mypkg", "tests": "test_mypkg",
+                   "tag_commit": self.tag_commit, "wheel": "wheels/mypkg-1.0-py3-none-any.whl"}
+        config = {"version": "1.0", "libraries": [{**library, **extra}]}
+        (self.root / "stack.json").write_text(json.dumps(config))
 
     def stack(self, *args):
         return subprocess.run([sys.executable, str(STACK), "--root", str(self.root), *args],

@@ -266,6 +266,30 @@ def test_check_reports_failures_and_stray_files(project, tmp_path):
     assert "0001-Conflicts-with-the-wheel.patch does not apply: mypkg/core.py, hunk #1" in result.stdout
 
 
+def test_crlf_files_patch_and_round_trip(project, tmp_path):
+    crlf = PACKAGE_FILES["mypkg/windows.py"]
+    commit(project.upstream, {"mypkg/windows.py": crlf.replace("y = 2", "y = 20")}, "Edit CRLF file")
+    project.use_patches(format_patches(project.upstream, tmp_path / "made"))
+    original = project.patch_bytes()
+    project.ok("apply")
+    assert (project.tree / "mypkg" / "windows.py").read_bytes() == b"x = 1\r\ny = 20\r\nz = 3\r\n"
+    project.ok("export")
+    assert project.patch_bytes() == original
+
+
+def test_check_compares_the_wheel_with_the_tag(project):
+    """Wheels drop executable bits: stack.json lists them, so that the wheel
+    tree is the tag's package folder exactly."""
+    repo = project.upstream
+    (repo / "mypkg" / "core.py").chmod(0o755)
+    project.tag_commit = commit(repo, {}, "Make core executable")
+    project.configure()
+    result = project.stack("check", "--upstream-git", str(repo))
+    assert result.returncode != 0 and "the wheel's mypkg/ differs from the tag's" in result.stdout
+    project.configure(executable=["mypkg/core.py"])
+    project.ok("check", "--upstream-git", str(repo))
+
+
 # --------------------------------------------------------------------------- venv
 
 def test_apply_links_trees_into_the_venv(project, tmp_path):
