@@ -346,3 +346,16 @@ def test_hand_built_objects_of_a_pytree_node_class_and_its_subclasses_cross_jit(
     for size in (1.0, 2.0, 3.0):
         f(Square(size=size))
     assert f._cache_size() == 2  # one per class
+
+
+def test_values_by_path_reads_one_copy_of_a_tied_value_on_request():
+    centre = af.UniformPrior(-1.0, 1.0)
+    first, second = gaussian_model(sigma=1.0), gaussian_model(sigma=2.0)
+    first.centre = second.centre = centre
+    model = af.Collection(first=first, second=second)
+    instance = model.instance_from_vector([0.3, 1.0, 2.0])
+    values = af.values_by_path(model, instance, tied="first")
+    assert list(values.values()) == [0.3, 1.0, 2.0]
+    assert af.values_by_path(model, instance)[("first", "centre")] == 0.6
+    with pytest.raises(ValueError, match="tied must be"):
+        af.values_by_path(model, instance, tied="mean")
