@@ -423,7 +423,7 @@ vmap_per_call = vmap_batch_time / batch_size
 vmap_speedup = full["steady_per_call_s"] / vmap_per_call
 
 single_results = np.array(
-    [float(full["compiled"](member)) for member in batch_instances]
+    [float(full["jitted"](member)) for member in batch_instances]
 )
 
 print(f"  batch log likelihoods  = {vmap_results}")
