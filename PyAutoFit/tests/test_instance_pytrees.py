@@ -359,3 +359,56 @@ def test_values_by_path_reads_one_copy_of_a_tied_value_on_request():
     assert af.values_by_path(model, instance)[("first", "centre")] == 0.6
     with pytest.raises(ValueError, match="tied must be"):
         af.values_by_path(model, instance, tied="mean")
+
+
+def test_unflattening_placeholders_keeps_the_treedef():
+    # JAX unflattens `object()` placeholders (ahead-of-time lowering, in_axes specs);
+    # the constructor is not run on them, and the treedef must survive.
+    instance = af.Collection(d=derived_model()).instance_from_vector([1.0, 2.0])
+    treedef = tree_structure(instance)
+    placeholders = jax.tree_util.tree_unflatten(treedef, [object()] * treedef.num_leaves)
+    assert tree_structure(placeholders) == treedef
+
+    f = jax.jit(lambda i: i.d.b)
+    compiled = f.lower(instance).compile()
+    assert compiled(instance) == 2.0
+
+
+# Tied copies ------------------------------------------------------------------------------------
+
+
+def tied_model():
+    centre = af.UniformPrior(-1.0, 1.0)
+    gaussians = []
+    for sigma in (0.5, 1.0, 2.0):
+        gaussian = gaussian_model(sigma=sigma)
+        gaussian.centre = centre
+        gaussians.append(gaussian)
+    return af.Collection(gaussians=af.Collection(gaussians))
+
+
+def test_tie_copies_makes_the_copies_of_a_shared_prior_one_value_inside_the_trace():
+    model = tied_model()
+    instance = model.instance_from_vector([0.3, 1.0, 2.0, 3.0])
+
+    @jax.jit
+    def copies_are_one_tracer(i):
+        centres = [g.centre for g in af.tie_copies(model, i).gaussians]
+        return all(c is centres[0] for c in centres)  # decided at trace time
+
+    assert copies_are_one_tracer(instance)
+    assert not jax.jit(lambda i: all(g.centre is i.gaussians[0].centre for g in i.gaussians))(instance)
+
+
+def test_tie_copies_leaves_values_and_gradients_read_by_name_unchanged():
+    model = tied_model()
+    vector = jnp.array([0.3, 1.0, 2.0, 3.0])
+    instance = model.instance_from_vector(vector)
+
+    def f(i):
+        return sum(g.normalization * jnp.exp(-g.centre ** 2 / g.sigma) for g in i.gaussians)
+
+    assert jax.jit(lambda i: f(af.tie_copies(model, i)))(instance) == pytest.approx(float(f(instance)), rel=1e-14)
+    tied_grad = af.values_by_path(model, jax.grad(lambda i: f(af.tie_copies(model, i)))(instance))
+    by_vector = jax.grad(lambda v: f(model.instance_from_vector(v, xp=jnp)))(vector)
+    np.testing.assert_allclose(list(tied_grad.values()), by_vector, rtol=1e-12)
