@@ -10,7 +10,8 @@ into a JAX program:
   This is what `Fitness.call` does today.
 - **pytree**: the program takes the model instance itself. Instances are JAX pytrees whose leaves are the
   free parameter values, so JAX flattens the instance on the way in and rebuilds it from tracers inside the
-  trace; the closure knows nothing about the model.
+  trace. The closure calls `af.tie_copies(model, instance)` first: copies of one shared prior (the MGE
+  Gaussians' centre and ell_comps) are separate leaves, and tying makes them one value, as in the vector.
 
 Both compute the same likelihood (`AnalysisImaging.log_likelihood_function`) on the same dataset and model.
 This script times them side by side in one process:
@@ -132,7 +133,7 @@ helpers inside the library) is reused.
 def closure_for(side):
     if side == "flat_vector":
         return util.flat_vector_closure(model, likelihood)
-    return util.pytree_closure(likelihood)
+    return util.pytree_closure(model, likelihood)
 
 
 def measure(side):
