@@ -29,8 +29,12 @@ pytree / flat (below 1: the pytree is faster).
 __Usage__
 
     python flat_vs_pytree.py --model mge --instrument hst --rounds 3
+    python flat_vs_pytree.py --model pixelization --rounds 2 --repeats 3
+    python flat_vs_pytree.py --model delaunay --rounds 2 --repeats 3
 
-Only `--model mge` exists so far; `pixelization` and `delaunay` will follow the scripts of those names.
+`--model` picks the model of `mge.py`, `pixelization.py` or `delaunay.py`, built by the same `profiling_util`
+functions. The Delaunay vmap batch is skipped unless `--vmap` is given (upstream measured its compile at over
+20 minutes on a CPU); its vmap fields are then `null`, with a note.
 """
 
 """
@@ -52,6 +56,8 @@ import statistics
 import jax.numpy as jnp
 import numpy as np
 
+import argparse
+
 import autolens as al
 
 import profiling_util as util
@@ -59,27 +65,56 @@ import profiling_util as util
 """
 __Command Line__
 """
-MODELS = {"mge": util.mge_model}
-PLANNED_MODELS = ("pixelization", "delaunay")
+
+
+def mge(dataset):
+    return util.mge_model(), util.likelihood_function(dataset)
+
+
+def pixelization(dataset):
+    return util.rectangular_model(), util.likelihood_function(dataset)
+
+
+def delaunay(dataset):
+    """The Delaunay analysis holds the image-plane mesh, keyed by an instance's source galaxy and by its path."""
+    mesh_grid = util.delaunay_mesh_grid(dataset)
+    model = util.delaunay_model(mesh_grid)
+    instance = model.instance_from_vector(vector=util.reference_vector(model))
+    adapt_images = util.delaunay_adapt_images(instance, mesh_grid)
+    analysis = al.AnalysisImaging(dataset=dataset, adapt_images=adapt_images, use_jax=True)
+    return model, analysis.log_likelihood_function
+
+
+MODELS = {"mge": mge, "pixelization": pixelization, "delaunay": delaunay}
+SLOW_VMAP = ("delaunay",)
 
 parser = util.OneLineArgumentParser(description=__doc__.split("\n")[1])
 parser.add_argument(
     "--model",
     default="mge",
-    help=f"the lens model profiled: {', '.join([*MODELS, *PLANNED_MODELS])} (default mge)",
+    help=f"the lens model profiled: {', '.join(MODELS)} (default mge)",
 )
 util.add_instrument_argument(parser)
 parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
 parser.add_argument("--repeats", type=int, default=10, help="steady-state calls timed per program (default 10)")
 parser.add_argument("--batch-size", type=int, default=3, help="points in the vmap batch (default 3)")
+parser.add_argument(
+    "--vmap",
+    action=argparse.BooleanOptionalAction,
+    default=None,
+    help=f"time the vmap batch (default: yes, except for {', '.join(SLOW_VMAP)})",
+)
 args = parser.parse_args()
 
-if args.model in PLANNED_MODELS:
-    parser.error(f"--model {args.model}: not yet available (available: {', '.join(MODELS)})")
 if args.model not in MODELS:
-    parser.error(
-        f"--model: unknown model '{args.model}' (choose from {', '.join([*MODELS, *PLANNED_MODELS])})"
-    )
+    parser.error(f"--model: unknown model '{args.model}' (choose from {', '.join(MODELS)})")
+
+run_vmap = args.vmap if args.vmap is not None else args.model not in SLOW_VMAP
+vmap_note = (
+    None
+    if run_vmap
+    else "vmap skipped (run with --vmap): upstream measured the Delaunay batched compile at over 20 minutes on a CPU"
+)
 if args.rounds < 1 or args.repeats < 1 or args.batch_size < 1:
     parser.error("--rounds, --repeats and --batch-size must be at least 1")
 
@@ -90,7 +125,7 @@ Both sides get the same point (see `profiling_util.reference_vector`) and the sa
 once as vectors and once as instances. Inputs are put on the device before timing, as a search would.
 """
 dataset = util.load_dataset(args.instrument)
-model = MODELS[args.model]()
+model, likelihood = MODELS[args.model](dataset)
 
 vector = util.reference_vector(model)
 batch_vectors = util.jittered_vectors(vector, args.batch_size)
@@ -113,8 +148,6 @@ inputs = {
         ),
     ),
 }
-
-likelihood = util.likelihood_function(dataset)
 
 print(
     f"{args.model} / {args.instrument}: {model.total_free_parameters} free parameters, "
@@ -142,16 +175,23 @@ def measure(side):
 
     closure = closure_for(side)
     one = util.time_jit(closure, single, repeats=args.repeats)
-    many = util.time_jit(jax.vmap(closure_for(side)), batch, repeats=args.repeats)
-
-    return {
+    result = {
         "lower_s": one["lower_s"],
         "compile_s": one["compile_s"],
         "steady_per_call_s": one["steady_per_call_s"],
-        "vmap_per_call_s": many["steady_per_call_s"] / args.batch_size,
+        "vmap_per_call_s": None,
         "log_likelihood": float(one["result"]),
-        "vmap_log_likelihoods": np.asarray(many["result"]),
+        "vmap_log_likelihoods": None,
     }
+    if run_vmap:
+        many = util.time_jit(jax.vmap(closure_for(side)), batch, repeats=args.repeats)
+        result["vmap_per_call_s"] = many["steady_per_call_s"] / args.batch_size
+        result["vmap_log_likelihoods"] = np.asarray(many["result"])
+    return result
+
+
+def milliseconds(seconds):
+    return "    --   " if seconds is None else f"{seconds * 1e3:8.3f}"
 
 
 """
@@ -168,7 +208,7 @@ for round_number in range(args.rounds):
         print(
             f"  round {round_number + 1} {side:<11} lower {result['lower_s']:6.3f} s | "
             f"compile {result['compile_s']:6.3f} s | steady {result['steady_per_call_s'] * 1e3:8.3f} ms | "
-            f"vmap/call {result['vmap_per_call_s'] * 1e3:8.3f} ms"
+            f"vmap/call {milliseconds(result['vmap_per_call_s'])} ms"
         )
 
 """
@@ -183,11 +223,15 @@ np.testing.assert_allclose(
     tree_first["log_likelihood"], flat_first["log_likelihood"], rtol=1e-10,
     err_msg="pytree and flat-vector log likelihoods differ",
 )
-np.testing.assert_allclose(
-    tree_first["vmap_log_likelihoods"], flat_first["vmap_log_likelihoods"], rtol=1e-10,
-    err_msg="pytree and flat-vector vmap log likelihoods differ",
+if run_vmap:
+    np.testing.assert_allclose(
+        tree_first["vmap_log_likelihoods"], flat_first["vmap_log_likelihoods"], rtol=1e-10,
+        err_msg="pytree and flat-vector vmap log likelihoods differ",
+    )
+print(
+    f"\n  both sides give log likelihood {flat_first['log_likelihood']}"
+    + (" (and equal vmap batches)" if run_vmap else f"; {vmap_note}")
 )
-print(f"\n  both sides give log likelihood {flat_first['log_likelihood']} (and equal vmap batches)")
 
 """
 __Medians And Ratios__
@@ -195,9 +239,14 @@ __Medians And Ratios__
 timing_keys = ("lower_s", "compile_s", "steady_per_call_s", "vmap_per_call_s")
 
 
+def median_or_none(values):
+    values = list(values)
+    return None if None in values else statistics.median(values)
+
+
 def medians(side):
     summary = {
-        key: statistics.median(result[key] for result in per_round[side])
+        key: median_or_none(result[key] for result in per_round[side])
         for key in timing_keys
     }
     summary["log_likelihood"] = per_round[side][0]["log_likelihood"]
@@ -208,7 +257,8 @@ flat_summary = medians("flat_vector")
 tree_summary = medians("pytree")
 
 ratios = {
-    key[: -len("_s")]: tree_summary[key] / flat_summary[key] for key in timing_keys
+    key[: -len("_s")]: None if tree_summary[key] is None else tree_summary[key] / flat_summary[key]
+    for key in timing_keys
 }
 
 results = {
@@ -221,6 +271,7 @@ results = {
     "autolens_version": al.__version__,
     "repeats": args.repeats,
     "batch_size": args.batch_size,
+    "vmap_note": vmap_note,
     "free_parameters": model.total_free_parameters,
     "pytree_leaves": len(jax.tree_util.tree_leaves(instance)),
     "per_round": {
@@ -236,6 +287,9 @@ print(f"FLAT VECTOR VS PYTREE - {args.model} - {args.instrument.upper()} - media
 print("=" * 70)
 print(f"  {'':<20}{'flat vector':>14}{'pytree':>14}{'pytree / flat':>16}")
 for key in timing_keys:
+    if tree_summary[key] is None:
+        print(f"  {key:<20}{'--':>14}{'--':>14}{'--':>16}")
+        continue
     print(
         f"  {key:<20}{flat_summary[key]:>14.5f}{tree_summary[key]:>14.5f}"
         f"{ratios[key[: -len('_s')]]:>16.3f}"

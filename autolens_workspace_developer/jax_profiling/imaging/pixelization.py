@@ -89,18 +89,15 @@ configuration = util.configuration_of(dataset, instrument)
 """
 __Model And Its Instance__
 
-The pixelization is built by hand and given to the model as a fixed object. The instance sits at the prior
+The pixelization is built by hand and given to the model as a fixed object (`profiling_util.rectangular_model`,
+which `flat_vs_pytree.py` uses too). The instance sits at the prior
 medians, with the lens mass and shear at the simulated values (`profiling_util.reference_vector`).
 """
 print("\n--- Model ---")
 
-mesh_shape = (28, 28)
+mesh_shape = util.RECTANGULAR_MESH_SHAPE
 
-pixelization = al.Pixelization(
-    mesh=al.mesh.RectangularUniform(shape=mesh_shape),
-    regularization=al.reg.Constant(coefficient=1.0),
-)
-model = util.pixelized_model(pixelization)
+model = util.rectangular_model()
 vector = util.reference_vector(model)
 instance = model.instance_from_vector(vector=vector)
 

@@ -197,6 +197,61 @@ def pixelized_model(pixelization: al.Pixelization) -> af.Collection:
     return af.Collection(galaxies=af.Collection(lens=lens, source=source))
 
 
+RECTANGULAR_MESH_SHAPE = (28, 28)
+DELAUNAY_OVERLAY_SHAPE = (26, 26)
+DELAUNAY_EDGE_POINTS = 30
+
+
+def rectangular_model() -> af.Collection:
+    """The pixelized-source model of `pixelization.py`: a 28 x 28 `RectangularUniform` mesh, `Constant` regularization."""
+    return pixelized_model(
+        al.Pixelization(
+            mesh=al.mesh.RectangularUniform(shape=RECTANGULAR_MESH_SHAPE),
+            regularization=al.reg.Constant(coefficient=1.0),
+        )
+    )
+
+
+def delaunay_mesh_grid(dataset: al.Imaging) -> al.Grid2DIrregular:
+    """
+    The image-plane vertices of `delaunay.py`'s mesh: a 26 x 26 `Overlay` grid over the mask, then 30 points on a
+    circle at the mask's edge (the last 30 vertices, whose source pixels are zeroed).
+    """
+    grid = al.image_mesh.Overlay(shape=DELAUNAY_OVERLAY_SHAPE).image_plane_mesh_grid_from(mask=dataset.mask)
+    return al.image_mesh.append_with_circle_edge_points(
+        image_plane_mesh_grid=grid,
+        centre=(0.0, 0.0),
+        radius=MASK_RADIUS,
+        n_points=DELAUNAY_EDGE_POINTS,
+    )
+
+
+def delaunay_model(mesh_grid) -> af.Collection:
+    """
+    The pixelized-source model of `delaunay.py`: a `Delaunay` mesh with one vertex per point of `mesh_grid` (the
+    edge points zeroed) and `ConstantSplit` regularization (`Constant` finds neighbours with scipy, which cannot
+    run on traced vertices).
+    """
+    return pixelized_model(
+        al.Pixelization(
+            mesh=al.mesh.Delaunay(pixels=int(mesh_grid.shape[0]), zeroed_pixels=DELAUNAY_EDGE_POINTS),
+            regularization=al.reg.ConstantSplit(coefficient=1.0),
+        )
+    )
+
+
+def delaunay_adapt_images(instance, mesh_grid) -> al.AdaptImages:
+    """
+    The image-plane mesh handed to the analysis as upstream's `delaunay.py` does: keyed by the source galaxy of
+    `instance` and by its path in the model. Inside a compiled program the instance is rebuilt from tracers, so
+    its source galaxy is a new object; the analysis finds the mesh again through the galaxy's path.
+    """
+    return al.AdaptImages(
+        galaxy_image_plane_mesh_grid_dict={instance.galaxies.source: mesh_grid},
+        galaxy_name_image_plane_mesh_grid_dict={"('galaxies', 'source')": mesh_grid},
+    )
+
+
 def reference_vector(model: af.Collection) -> np.ndarray:
     """
     The point every profile is evaluated at: the prior medians, except that the lens mass and shear take
