@@ -44,9 +44,9 @@ __Usage__
     python delaunay.py --instrument hst --no-vmap
 
 Upstream's flat-vector script skips the vmap batch by default, its compile having taken over 20 minutes on a
-CPU. Over instances it compiles in seconds here (hst, 2 CPU cores: lower 1.6 s, compile 3.9 s), so it runs by
-default; `--no-vmap` skips it, and the summary's vmap block then says so. Batched, the likelihood is slower per
-instance than a single call on this CPU (1.9 s against 0.8 s), which the summary reports as it is.
+CPU. Over instances it compiles in seconds here (hst, 2 CPU cores: lower 1.8 s, compile 3.0 s, and 0.72 s per
+instance in a batch of 3 against 0.80 s for a single call), so it runs by default; `--no-vmap` skips it, and the
+summary's vmap block then says so.
 
 Results go to `results/delaunay_likelihood_summary_<instrument>_v<version>.json` with a bar chart beside it.
 """
