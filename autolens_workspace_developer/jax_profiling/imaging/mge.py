@@ -56,7 +56,6 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import json
 import time
 
 import jax.numpy as jnp
@@ -335,13 +334,10 @@ step_log_likelihood = float(
 
 print(f"\n  step-by-step log likelihood = {step_log_likelihood}")
 
-np.testing.assert_allclose(
-    step_log_likelihood,
-    figure_of_merit,
-    rtol=1e-8,
-    err_msg="step-by-step log likelihood differs from FitImaging.figure_of_merit",
+reporting = util.Reporting(
+    quantity="log likelihood", rtol=1e-8, quote_rtol=False, milliseconds=True, results_width=22
 )
-print("  matches FitImaging.figure_of_merit")
+reporting.check(step_log_likelihood, figure_of_merit, "step-by-step")
 
 """
 __Full Pipeline JIT__
@@ -354,29 +350,12 @@ This is the pattern to copy into new profiling scripts: write the closure over t
 (or `tree_map`-built batches of them) to `jax.jit` / `jax.vmap`, and pick out parameters by their key paths.
 Nothing in the script then depends on the order of the parameter vector.
 """
-print("\n" + "=" * 70)
-print("FULL-PIPELINE JIT")
-print("=" * 70)
-
 likelihood = util.likelihood_function(dataset)
 log_likelihood_from_instance = util.pytree_closure(model, likelihood)
 
-full = util.time_jit(log_likelihood_from_instance, instance_jax, repeats=repeats)
-full_log_likelihood = float(full["result"])
-
-print(
-    f"  lower {full['lower_s']:.3f} s | compile {full['compile_s']:.3f} s | "
-    f"first {full['first_call_s']:.4f} s | steady {full['steady_per_call_s'] * 1e3:.3f} ms"
+full, full_log_likelihood = util.full_pipeline(
+    log_likelihood_from_instance, instance_jax, figure_of_merit, reporting, repeats
 )
-print(f"  log likelihood = {full_log_likelihood}")
-
-np.testing.assert_allclose(
-    full_log_likelihood,
-    figure_of_merit,
-    rtol=1e-8,
-    err_msg="full-pipeline log likelihood differs from FitImaging.figure_of_merit",
-)
-print("  matches FitImaging.figure_of_merit")
 
 """
 __Pytree Versus Flat Vector__
@@ -384,23 +363,9 @@ __Pytree Versus Flat Vector__
 The same likelihood through the flat-vector closure (`instance_from_vector` inside the trace, as `Fitness.call`
 does) must give the same number to rounding error: both build the same objects from the same values.
 """
-flat = util.time_jit(
-    util.flat_vector_closure(model, likelihood), jnp.asarray(vector), repeats=repeats
+flat, flat_log_likelihood = util.compare_with_flat_vector(
+    model, likelihood, vector, full_log_likelihood, reporting, repeats
 )
-flat_log_likelihood = float(flat["result"])
-
-print(
-    f"\n  flat-vector pipeline: lower {flat['lower_s']:.3f} s | compile {flat['compile_s']:.3f} s | "
-    f"steady {flat['steady_per_call_s'] * 1e3:.3f} ms | log likelihood = {flat_log_likelihood}"
-)
-
-np.testing.assert_allclose(
-    full_log_likelihood,
-    flat_log_likelihood,
-    rtol=1e-10,
-    err_msg="pytree pipeline differs from the flat-vector pipeline",
-)
-print("  pytree pipeline matches the flat-vector pipeline (rtol 1e-10)")
 
 """
 __vmap Batch__
@@ -413,33 +378,12 @@ single-instance program's result.
 print("\n--- vmap batch ---")
 
 batch_size = args.batch_size
-batch_instances = [
-    util.on_device(model.instance_from_vector(vector=batch_vector))
-    for batch_vector in util.jittered_vectors(vector, batch_size)
-]
-batch = util.stack_instances(batch_instances)
+batch_instances = util.different_instances(model, vector, batch_size)
 
-vmapped = util.time_jit(jax.vmap(log_likelihood_from_instance), batch, repeats=repeats)
-vmap_results = np.asarray(vmapped["result"])
-
-vmap_batch_time = vmapped["steady_per_call_s"]
-vmap_per_call = vmap_batch_time / batch_size
-vmap_speedup = full["steady_per_call_s"] / vmap_per_call
-
-single_results = np.array(
-    [float(full["jitted"](member)) for member in batch_instances]
-)
-
-print(f"  batch log likelihoods  = {vmap_results}")
-print(f"  single-call results    = {single_results}")
-print(
-    f"  lower {vmapped['lower_s']:.3f} s | compile {vmapped['compile_s']:.3f} s | "
-    f"batch of {batch_size}: {vmap_batch_time * 1e3:.3f} ms | per call {vmap_per_call * 1e3:.3f} ms "
-    f"({vmap_speedup:.1f}x the single JIT)"
-)
+vmapped = util.vmap_batch(log_likelihood_from_instance, batch_instances, full, reporting, repeats)
 
 np.testing.assert_allclose(
-    vmap_results, single_results, rtol=1e-10, err_msg="vmap differs from single calls"
+    vmapped["results"], vmapped["single_results"], rtol=1e-10, err_msg="vmap differs from single calls"
 )
 print("  vmap matches single calls")
 
@@ -448,23 +392,7 @@ __Static Memory Analysis__
 
 XLA's own account of the batched program's buffers, read from the program compiled above.
 """
-print("\n--- Static memory analysis (vmap batch) ---")
-
-memory = vmapped["compiled"].memory_analysis()
-memory_mb = None
-
-if memory is not None:
-    memory_mb = {
-        "argument": memory.argument_size_in_bytes / 1024**2,
-        "output": memory.output_size_in_bytes / 1024**2,
-        "temp": memory.temp_size_in_bytes / 1024**2,
-        "generated_code": memory.generated_code_size_in_bytes / 1024**2,
-    }
-    memory_mb["total"] = memory_mb["argument"] + memory_mb["output"] + memory_mb["temp"]
-    for key, value in memory_mb.items():
-        print(f"  {key:<15} {value:10.3f} MB")
-else:
-    print("  not available on this backend")
+memory_mb = util.static_memory(vmapped["compiled"])
 
 """
 __Einstein Radius Scan__
@@ -532,77 +460,42 @@ if args.scan_points % 2 == 1:
 __Summary__
 """
 version = al.__version__
-full_per_call = full["steady_per_call_s"]
-step_per_call = {label: timing["steady_per_call_s"] for label, timing in steps.items()}
-step_total = sum(step_per_call.values())
 
-print("\n" + "=" * 70)
-print(f"JAX LIKELIHOOD FUNCTION SUMMARY - {instrument.upper()} - v{version}")
-print("=" * 70)
-width = max(len(label) for label in step_per_call)
-for number, (label, per_call) in enumerate(step_per_call.items(), 1):
-    print(f"  {number:>2}. {label:<{width}}  {per_call:>12.6f} s")
-print("-" * 70)
-print(f"      {'TOTAL (step-by-step)':<{width}}  {step_total:>12.6f} s")
-print(f"      {'Full pipeline (single JIT)':<{width}}  {full_per_call:>12.6f} s")
-print(f"      {f'vmap batch={batch_size} (per call)':<{width}}  {vmap_per_call:>12.6f} s")
-print(f"      {'Full pipeline lower / compile':<{width}}  {full['lower_s']:.3f} s / {full['compile_s']:.3f} s")
-print("=" * 70)
-
-summary = {
-    "autolens_version": version,
-    "instrument": instrument,
-    "configuration": configuration,
-    "steps": step_per_call,
-    "step_timings": {
-        label: util.timings_only(timing) for label, timing in steps.items()
-    },
-    "total_step_by_step": step_total,
-    "full_pipeline_single_jit": full_per_call,
-    "full_pipeline_lower_s": full["lower_s"],
-    "full_pipeline_compile_s": full["compile_s"],
-    "full_pipeline_first_call_s": full["first_call_s"],
-    "flat_vector_pipeline": util.timings_only(flat),
-    "vmap": {
-        "batch_size": batch_size,
-        "batch_time": vmap_batch_time,
-        "per_call": vmap_per_call,
-        "speedup_vs_single_jit": round(vmap_speedup, 1),
-        "lower_s": vmapped["lower_s"],
-        "compile_s": vmapped["compile_s"],
-        "memory_mb": memory_mb,
-    },
-    "log_likelihood": {
+summary = util.likelihood_summary(
+    instrument,
+    configuration,
+    steps,
+    full,
+    flat,
+    vmap=util.vmap_summary(batch_size, vmapped, memory_mb, reporting),
+    figures={
         "fit_imaging_figure_of_merit": figure_of_merit,
         "step_by_step": step_log_likelihood,
         "full_pipeline_pytree": full_log_likelihood,
         "full_pipeline_flat_vector": flat_log_likelihood,
     },
-    "pytree": {
+    pytree={
         "leaf_count": len(leaf_paths),
         "free_parameters": model.total_free_parameters,
         "same_structure_across_instances": bool(same_structure),
         "leaf_paths": leaf_paths,
     },
-    "einstein_radius_scan": {
-        "leaf_path": scanned_paths[0],
-        "einstein_radius": [float(value) for value in scan_values],
-        "log_likelihood": [float(value) for value in scan_log_likelihoods],
-        "best_einstein_radius": best_einstein_radius,
-        "simulated_einstein_radius": truth_einstein_radius,
-        "lower_s": scan["lower_s"],
-        "compile_s": scan["compile_s"],
-        "scan_time_s": scan["steady_per_call_s"],
+    repeats=repeats,
+    reporting=reporting,
+    batch_size=batch_size,
+    extra={
+        "einstein_radius_scan": {
+            "leaf_path": scanned_paths[0],
+            "einstein_radius": [float(value) for value in scan_values],
+            "log_likelihood": [float(value) for value in scan_log_likelihoods],
+            "best_einstein_radius": best_einstein_radius,
+            "simulated_einstein_radius": truth_einstein_radius,
+            "lower_s": scan["lower_s"],
+            "compile_s": scan["compile_s"],
+            "scan_time_s": scan["steady_per_call_s"],
+        },
     },
-    "repeats": repeats,
-}
-
-util.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-stem = f"mge_likelihood_summary_{instrument}_v{version}"
-
-summary_path = util.RESULTS_DIR / f"{stem}.json"
-summary_path.write_text(json.dumps(summary, indent=2))
-print(f"\n  summary: {summary_path}")
+)
 
 """
 __Plots__
@@ -610,56 +503,24 @@ __Plots__
 The bar chart shows each step's steady-state time, with the full pipeline and the vmap per-call time as
 lines; the scan plot shows the log likelihood against the Einstein radius.
 """
+util.write_summary(
+    summary,
+    f"mge_likelihood_summary_{instrument}_v{version}",
+    reporting,
+    title=f"MGE imaging likelihood, pytree inputs - {instrument.upper()}",
+    subtitle=(
+        f"autolens v{version} | {configuration['pixel_scale_arcsec']}\"/px | "
+        f"{configuration['image_pixels_masked']} pixels | {configuration['over_sampled_pixels']} over-sampled | "
+        f"{configuration['linear_gaussians']} Gaussians | {model.total_free_parameters} free parameters"
+    ),
+    height=5,
+    legend_offset=-0.14,
+)
+
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-
-labels = list(step_per_call)
-times = list(step_per_call.values())
-
-figure, axis = plt.subplots(figsize=(10, 5))
-bars = axis.barh(range(len(labels)), times, color="#4C72B0", height=0.6)
-for bar, seconds in zip(bars, times):
-    axis.text(
-        bar.get_width() + max(times) * 0.01,
-        bar.get_y() + bar.get_height() / 2,
-        f"{seconds * 1e3:.3f} ms",
-        va="center",
-        fontsize=9,
-    )
-axis.axvline(
-    full_per_call,
-    color="#C44E52",
-    linestyle="--",
-    label=f"full pipeline (single JIT): {full_per_call * 1e3:.3f} ms "
-    f"(lower {full['lower_s']:.1f} s, compile {full['compile_s']:.1f} s)",
-)
-axis.axvline(
-    vmap_per_call,
-    color="#55A868",
-    linestyle="--",
-    label=f"vmap batch of {batch_size}, per call: {vmap_per_call * 1e3:.3f} ms",
-)
-axis.set_yticks(range(len(labels)))
-axis.set_yticklabels(labels)
-axis.invert_yaxis()
-axis.set_xlabel("steady-state time per call (s)")
-figure.suptitle(f"MGE imaging likelihood, pytree inputs - {instrument.upper()}", fontweight="bold")
-axis.set_title(
-    f"autolens v{version} | {configuration['pixel_scale_arcsec']}\"/px | "
-    f"{configuration['image_pixels_masked']} pixels | {configuration['over_sampled_pixels']} over-sampled | "
-    f"{configuration['linear_gaussians']} Gaussians | {model.total_free_parameters} free parameters",
-    fontsize=9,
-)
-axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, fontsize=9)
-axis.margins(x=0.2)
-figure.tight_layout()
-
-chart_path = util.RESULTS_DIR / f"{stem}.png"
-figure.savefig(chart_path, dpi=150)
-plt.close(figure)
-print(f"  bar chart: {chart_path}")
 
 figure, axis = plt.subplots(figsize=(7, 4.5))
 axis.plot(scan_values, scan_log_likelihoods, "o-", color="#4C72B0", markersize=4)

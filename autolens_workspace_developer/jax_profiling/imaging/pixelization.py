@@ -51,7 +51,6 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import json
 import time
 
 import jax.numpy as jnp
@@ -329,13 +328,10 @@ step_log_evidence = float(
 
 print(f"\n  step-by-step log evidence = {step_log_evidence}")
 
-np.testing.assert_allclose(
-    step_log_evidence,
-    figure_of_merit,
-    rtol=1e-6,
-    err_msg="step-by-step log evidence differs from FitImaging.figure_of_merit",
+reporting = util.Reporting(
+    quantity="log evidence", rtol=1e-6, quote_rtol=True, milliseconds=False, results_width=19
 )
-print("  matches FitImaging.figure_of_merit (rtol 1e-6)")
+reporting.check(step_log_evidence, figure_of_merit, "step-by-step")
 
 steps = profile_step.steps
 
@@ -345,29 +341,12 @@ __Full Pipeline JIT__
 `AnalysisImaging.log_likelihood_function` as one program, through the closure that takes the instance
 (`profiling_util.pytree_closure`, which ties the instance first).
 """
-print("\n" + "=" * 70)
-print("FULL-PIPELINE JIT")
-print("=" * 70)
-
 likelihood = analysis.log_likelihood_function
 log_likelihood_from_instance = util.pytree_closure(model, likelihood)
 
-full = util.time_jit(log_likelihood_from_instance, instance_jax, repeats=repeats)
-full_log_likelihood = float(full["result"])
-
-print(
-    f"  lower {full['lower_s']:.3f} s | compile {full['compile_s']:.3f} s | "
-    f"first {full['first_call_s']:.4f} s | steady {full['steady_per_call_s']:.4f} s"
+full, full_log_likelihood = util.full_pipeline(
+    log_likelihood_from_instance, instance_jax, figure_of_merit, reporting, repeats
 )
-print(f"  log evidence = {full_log_likelihood}")
-
-np.testing.assert_allclose(
-    full_log_likelihood,
-    figure_of_merit,
-    rtol=1e-6,
-    err_msg="full-pipeline log evidence differs from FitImaging.figure_of_merit",
-)
-print("  matches FitImaging.figure_of_merit (rtol 1e-6)")
 
 """
 __Pytree Versus Flat Vector__
@@ -375,23 +354,9 @@ __Pytree Versus Flat Vector__
 The same likelihood through `instance_from_vector` inside the trace, as `Fitness.call` does: the same objects
 from the same values, so the same number to rounding error.
 """
-flat = util.time_jit(
-    util.flat_vector_closure(model, likelihood), jnp.asarray(vector), repeats=repeats
+flat, flat_log_likelihood = util.compare_with_flat_vector(
+    model, likelihood, vector, full_log_likelihood, reporting, repeats
 )
-flat_log_likelihood = float(flat["result"])
-
-print(
-    f"\n  flat-vector pipeline: lower {flat['lower_s']:.3f} s | compile {flat['compile_s']:.3f} s | "
-    f"steady {flat['steady_per_call_s']:.4f} s | log evidence = {flat_log_likelihood}"
-)
-
-np.testing.assert_allclose(
-    full_log_likelihood,
-    flat_log_likelihood,
-    rtol=1e-10,
-    err_msg="pytree pipeline differs from the flat-vector pipeline",
-)
-print("  pytree pipeline matches the flat-vector pipeline (rtol 1e-10)")
 
 """
 __vmap Batch__
@@ -403,33 +368,15 @@ not compile again: the jit cache holds one program afterwards.
 print("\n--- vmap batch ---")
 
 batch_size = args.batch_size
-batch_instances = [
-    util.on_device(model.instance_from_vector(vector=batch_vector))
-    for batch_vector in util.jittered_vectors(vector, batch_size)
-]
-batch = util.stack_instances(batch_instances)
+batch_instances = util.different_instances(model, vector, batch_size)
 
-vmapped = util.time_jit(jax.vmap(log_likelihood_from_instance), batch, repeats=repeats)
-vmap_results = np.asarray(vmapped["result"])
-
-vmap_batch_time = vmapped["steady_per_call_s"]
-vmap_per_call = vmap_batch_time / batch_size
-vmap_speedup = full["steady_per_call_s"] / vmap_per_call
-
-single_results = np.array([float(full["jitted"](member)) for member in batch_instances])
+vmapped = util.vmap_batch(log_likelihood_from_instance, batch_instances, full, reporting, repeats)
 compiles = full["jitted"]._cache_size()
 
-print(f"  batch log evidences = {vmap_results}")
-print(f"  single-call results = {single_results}")
-print(
-    f"  lower {vmapped['lower_s']:.3f} s | compile {vmapped['compile_s']:.3f} s | "
-    f"batch of {batch_size}: {vmap_batch_time:.4f} s | per call {vmap_per_call:.4f} s "
-    f"({vmap_speedup:.2f}x the single JIT)"
-)
 print(f"  programs compiled for {batch_size + 1} different instances: {compiles}")
 
 np.testing.assert_allclose(
-    vmap_results, single_results, rtol=1e-8, err_msg="vmap differs from single calls"
+    vmapped["results"], vmapped["single_results"], rtol=1e-8, err_msg="vmap differs from single calls"
 )
 assert compiles == 1, f"the single-instance likelihood compiled {compiles} times"
 print("  vmap matches single calls; one compile served every instance")
@@ -439,93 +386,42 @@ __Static Memory Analysis__
 
 XLA's account of the batched program's buffers.
 """
-print("\n--- Static memory analysis (vmap batch) ---")
-
-memory_mb = util.memory_mb(vmapped["compiled"])
-if memory_mb is None:
-    print("  not available on this backend")
-else:
-    for key, value in memory_mb.items():
-        print(f"  {key:<15} {value:10.3f} MB")
+memory_mb = util.static_memory(vmapped["compiled"])
 
 """
 __Summary__
 """
 version = al.__version__
-full_per_call = full["steady_per_call_s"]
-step_per_call = {label: timing["steady_per_call_s"] for label, timing in steps.items()}
-step_total = sum(step_per_call.values())
 
-print("\n" + "=" * 70)
-print(f"JAX LIKELIHOOD FUNCTION SUMMARY - {instrument.upper()} - v{version}")
-print("=" * 70)
-width = max(len(label) for label in step_per_call)
-for number, (label, per_call) in enumerate(step_per_call.items(), 1):
-    print(f"  {number:>2}. {label:<{width}}  {per_call:>12.6f} s")
-print("-" * 70)
-print(f"      {'TOTAL (step-by-step)':<{width}}  {step_total:>12.6f} s")
-print(f"      {'Full pipeline (single JIT)':<{width}}  {full_per_call:>12.6f} s")
-print(f"      {f'vmap batch={batch_size} (per call)':<{width}}  {vmap_per_call:>12.6f} s")
-print(f"      {'Full pipeline lower / compile':<{width}}  {full['lower_s']:.3f} s / {full['compile_s']:.3f} s")
-print("=" * 70)
-
-summary = {
-    "autolens_version": version,
-    "instrument": instrument,
-    "configuration": configuration,
-    "steps": step_per_call,
-    "step_timings": {label: util.timings_only(timing) for label, timing in steps.items()},
-    "total_step_by_step": step_total,
-    "full_pipeline_single_jit": full_per_call,
-    "full_pipeline_lower_s": full["lower_s"],
-    "full_pipeline_compile_s": full["compile_s"],
-    "full_pipeline_first_call_s": full["first_call_s"],
-    "flat_vector_pipeline": util.timings_only(flat),
-    "vmap": {
-        "batch_size": batch_size,
-        "batch_time": vmap_batch_time,
-        "per_call": vmap_per_call,
-        "speedup_vs_single_jit": round(vmap_speedup, 2),
-        "lower_s": vmapped["lower_s"],
-        "compile_s": vmapped["compile_s"],
-        "memory_mb": memory_mb,
-    },
-    "log_evidence": {
+summary = util.likelihood_summary(
+    instrument,
+    configuration,
+    steps,
+    full,
+    flat,
+    vmap=util.vmap_summary(batch_size, vmapped, memory_mb, reporting),
+    figures={
         "fit_imaging_figure_of_merit": figure_of_merit,
         "step_by_step": step_log_evidence,
         "full_pipeline_pytree": full_log_likelihood,
         "full_pipeline_flat_vector": flat_log_likelihood,
     },
-    "pytree": {
+    pytree={
         "leaf_count": len(leaf_paths),
         "free_parameters": model.total_free_parameters,
         "same_structure_across_instances": bool(same_structure),
         "compiles_for_different_instances": compiles,
         "leaf_paths": leaf_paths,
     },
-    "repeats": repeats,
-}
+    repeats=repeats,
+    reporting=reporting,
+    batch_size=batch_size,
+)
 
-util.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-stem = f"pixelization_likelihood_summary_{instrument}_v{version}"
-
-summary_path = util.RESULTS_DIR / f"{stem}.json"
-summary_path.write_text(json.dumps(summary, indent=2))
-print(f"\n  summary: {summary_path}")
-
-chart_path = util.RESULTS_DIR / f"{stem}.png"
-util.bar_chart(
-    chart_path,
-    step_per_call,
-    lines=[
-        (
-            full_per_call,
-            f"full pipeline (single JIT): {full_per_call:.3f} s "
-            f"(lower {full['lower_s']:.1f} s, compile {full['compile_s']:.1f} s)",
-            "#C44E52",
-        ),
-        (vmap_per_call, f"vmap batch of {batch_size}, per call: {vmap_per_call:.3f} s", "#55A868"),
-    ],
+util.write_summary(
+    summary,
+    f"pixelization_likelihood_summary_{instrument}_v{version}",
+    reporting,
     title=f"Pixelized source (rectangular {mesh_shape[0]}x{mesh_shape[1]}), pytree inputs - {instrument.upper()}",
     subtitle=(
         f"autolens v{version} | {configuration['pixel_scale_arcsec']}\"/px | "
@@ -533,4 +429,3 @@ util.bar_chart(
         f"{configuration['source_pixels']} source pixels | {model.total_free_parameters} free parameters"
     ),
 )
-print(f"  bar chart: {chart_path}")

@@ -14,7 +14,10 @@ so the pieces that would otherwise be written out more than once live here:
 - the likelihood, as PyAutoLens computes it inside a non-linear search, and its two closures: the
   flat-vector one a `Fitness` object builds today and the pytree one new scripts should use,
 - the pytree helpers that address leaves by name,
-- a timer for JAX programs (lower / compile / first call / steady state).
+- a timer for JAX programs (lower / compile / first call / steady state),
+- the blocks `mge.py`, `pixelization.py` and `delaunay.py` all end with: the full pipeline checked against
+  `FitImaging`, the flat-vector comparison, the vmap batch, its static memory and the summary (table, JSON,
+  bar chart), parametrized by a `Reporting`.
 
 Everything that is part of *what a script measures* stays in the script, with its commentary.
 """
@@ -26,7 +29,9 @@ import os
 os.environ["JAX_ENABLE_X64"] = "True"
 
 import argparse
+import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence
 
@@ -495,10 +500,19 @@ def memory_mb(compiled) -> Dict:
     return sizes
 
 
-def bar_chart(path: Path, step_per_call: Dict, lines: Sequence, title: str, subtitle: str):
+def bar_chart(
+    path: Path,
+    step_per_call: Dict,
+    lines: Sequence,
+    title: str,
+    subtitle: str,
+    height: float = 6,
+    legend_offset: float = -0.12,
+):
     """
     A horizontal bar per step (steady-state time per call), with `lines` as (seconds, label, colour)
-    vertical lines for the full pipeline and the vmap per-call time.
+    vertical lines for the full pipeline and the vmap per-call time; `height` (inches) and `legend_offset`
+    (the legend's place below the axes) fit the number of steps.
     """
     import matplotlib
 
@@ -508,7 +522,7 @@ def bar_chart(path: Path, step_per_call: Dict, lines: Sequence, title: str, subt
     labels = list(step_per_call)
     times = list(step_per_call.values())
 
-    figure, axis = plt.subplots(figsize=(10, 6))
+    figure, axis = plt.subplots(figsize=(10, height))
     bars = axis.barh(range(len(labels)), times, color="#4C72B0", height=0.6)
     for bar, seconds in zip(bars, times):
         axis.text(
@@ -526,11 +540,294 @@ def bar_chart(path: Path, step_per_call: Dict, lines: Sequence, title: str, subt
     axis.set_xlabel("steady-state time per call (s)")
     figure.suptitle(title, fontweight="bold")
     axis.set_title(subtitle, fontsize=9)
-    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, fontsize=9)
+    axis.legend(loc="upper center", bbox_to_anchor=(0.5, legend_offset), ncol=1, fontsize=9)
     axis.margins(x=0.2)
     figure.tight_layout()
     figure.savefig(path, dpi=150)
     plt.close(figure)
+
+
+"""
+__What Every Profile Reports__
+
+`mge.py`, `pixelization.py` and `delaunay.py` end the same way: the full pipeline compiled as one program and
+checked against `FitImaging.figure_of_merit`, the same likelihood through the flat vector, a `jax.vmap` batch of
+different instances with its static memory, and a summary (table, JSON, bar chart). What differs between them
+is what their figure of merit is called, how closely it must match, and whether its times read best in
+milliseconds (MGE) or seconds (pixelized sources): a `Reporting`.
+"""
+
+
+@dataclass(frozen=True)
+class Reporting:
+    """
+    How a script names, checks and prints its figure of merit.
+
+    - `quantity`: "log likelihood" (MGE) or "log evidence" (pixelized source), in printed lines and errors,
+    - `rtol`: the tolerance against `FitImaging.figure_of_merit`; `quote_rtol` says whether the "matches" line
+      quotes it,
+    - `milliseconds`: per-call times printed in ms (3 decimals, speed-ups to 1) rather than in s (4 decimals,
+      speed-ups to 2),
+    - `results_width`: the column the batch and single-call result labels are padded to.
+    """
+
+    quantity: str
+    rtol: float
+    quote_rtol: bool
+    milliseconds: bool
+    results_width: int
+
+    @property
+    def speedup_digits(self) -> int:
+        return 1 if self.milliseconds else 2
+
+    def per_call(self, seconds: float) -> str:
+        """A steady-state time as the script prints it."""
+        return f"{seconds * 1e3:.3f} ms" if self.milliseconds else f"{seconds:.4f} s"
+
+    def chart_time(self, seconds: float) -> str:
+        """A time as the bar chart's legend gives it."""
+        return f"{seconds * 1e3:.3f} ms" if self.milliseconds else f"{seconds:.3f} s"
+
+    def check(self, value: float, figure_of_merit: float, source: str):
+        """Assert `value` (from `source`, e.g. 'step-by-step') matches `FitImaging.figure_of_merit`, and say so."""
+        np.testing.assert_allclose(
+            value,
+            figure_of_merit,
+            rtol=self.rtol,
+            err_msg=f"{source} {self.quantity} differs from FitImaging.figure_of_merit",
+        )
+        print(
+            "  matches FitImaging.figure_of_merit"
+            + (f" (rtol {rtol_text(self.rtol)})" if self.quote_rtol else "")
+        )
+
+
+def rtol_text(rtol: float) -> str:
+    """A tolerance as the scripts print it: 1e-6, not Python's 1e-06."""
+    mantissa, exponent = f"{rtol:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def full_pipeline(log_likelihood_from_instance: Callable, instance, figure_of_merit: float, reporting, repeats: int):
+    """
+    Compile and time the whole likelihood as one program (`time_jit`), print it and check it against
+    `FitImaging.figure_of_merit`. Returns the `time_jit` record and the figure of merit it computed.
+    """
+    print("\n" + "=" * 70)
+    print("FULL-PIPELINE JIT")
+    print("=" * 70)
+
+    full = time_jit(log_likelihood_from_instance, instance, repeats=repeats)
+    value = float(full["result"])
+
+    print(
+        f"  lower {full['lower_s']:.3f} s | compile {full['compile_s']:.3f} s | "
+        f"first {full['first_call_s']:.4f} s | steady {reporting.per_call(full['steady_per_call_s'])}"
+    )
+    print(f"  {reporting.quantity} = {value}")
+    reporting.check(value, figure_of_merit, "full-pipeline")
+    return full, value
+
+
+def compare_with_flat_vector(model, likelihood: Callable, vector, pytree_value: float, reporting, repeats: int):
+    """
+    Compile and time the same likelihood through the flat-vector closure (`flat_vector_closure`) and assert it
+    gives the pytree pipeline's `pytree_value` to rtol 1e-10. Returns the `time_jit` record and its value.
+    """
+    flat = time_jit(flat_vector_closure(model, likelihood), jnp.asarray(vector), repeats=repeats)
+    value = float(flat["result"])
+
+    print(
+        f"\n  flat-vector pipeline: lower {flat['lower_s']:.3f} s | compile {flat['compile_s']:.3f} s | "
+        f"steady {reporting.per_call(flat['steady_per_call_s'])} | {reporting.quantity} = {value}"
+    )
+
+    np.testing.assert_allclose(
+        pytree_value,
+        value,
+        rtol=1e-10,
+        err_msg="pytree pipeline differs from the flat-vector pipeline",
+    )
+    print("  pytree pipeline matches the flat-vector pipeline (rtol 1e-10)")
+    return flat, value
+
+
+def different_instances(model, vector, total: int) -> List:
+    """`total` instances a little way from `vector` (`jittered_vectors`), on the device."""
+    return [
+        on_device(model.instance_from_vector(vector=jittered))
+        for jittered in jittered_vectors(vector, total)
+    ]
+
+
+def vmap_batch(
+    log_likelihood_from_instance: Callable,
+    instances: Sequence,
+    full: Dict,
+    reporting,
+    repeats: int,
+    single_results=None,
+) -> Dict:
+    """
+    Stack `instances` leaf by leaf into one batch and compile and time the `jax.vmap` of the likelihood over it.
+
+    The lanes are compared with single calls of the full pipeline's program (`full`): pass `single_results` if
+    the script made (and printed) them already, otherwise they are made and printed here, after the batch.
+    Prints the batch's results and timings; the script asserts the agreement it needs. Returns the `time_jit`
+    record with `results`, `single_results`, `batch_time`, `per_call` and `speedup` (over the single JIT) added.
+    """
+    batch = stack_instances(instances)
+
+    vmapped = time_jit(jax.vmap(log_likelihood_from_instance), batch, repeats=repeats)
+    vmapped["results"] = np.asarray(vmapped["result"])
+    vmapped["batch_time"] = vmapped["steady_per_call_s"]
+    vmapped["per_call"] = vmapped["batch_time"] / len(instances)
+    vmapped["speedup"] = full["steady_per_call_s"] / vmapped["per_call"]
+
+    width = reporting.results_width
+    print(f"  {'batch ' + reporting.quantity + 's':<{width}} = {vmapped['results']}")
+    if single_results is None:
+        single_results = np.array([float(full["jitted"](member)) for member in instances])
+        print(f"  {'single-call results':<{width}} = {single_results}")
+    vmapped["single_results"] = single_results
+
+    print(
+        f"  lower {vmapped['lower_s']:.3f} s | compile {vmapped['compile_s']:.3f} s | "
+        f"batch of {len(instances)}: {reporting.per_call(vmapped['batch_time'])} | "
+        f"per call {reporting.per_call(vmapped['per_call'])} "
+        f"({vmapped['speedup']:.{reporting.speedup_digits}f}x the single JIT)"
+    )
+    return vmapped
+
+
+def static_memory(compiled) -> Dict:
+    """Print `memory_mb` of a compiled vmap batch, one buffer kind a line, and return it."""
+    print("\n--- Static memory analysis (vmap batch) ---")
+
+    sizes = memory_mb(compiled)
+    if sizes is None:
+        print("  not available on this backend")
+    else:
+        for key, value in sizes.items():
+            print(f"  {key:<15} {value:10.3f} MB")
+    return sizes
+
+
+def vmap_summary(batch_size: int, vmapped: Dict, memory: Dict, reporting, note: str = None) -> Dict:
+    """
+    The summary JSON's `vmap` block; `vmapped` is `vmap_batch`'s record, or None where the batch was skipped
+    (`note` then says why, and is included whenever given).
+    """
+    vmapped = vmapped or {}
+    speedup = vmapped.get("speedup")
+    summary = {
+        "batch_size": batch_size,
+        "batch_time": vmapped.get("batch_time"),
+        "per_call": vmapped.get("per_call"),
+        "speedup_vs_single_jit": None if speedup is None else round(speedup, reporting.speedup_digits),
+        "lower_s": vmapped.get("lower_s"),
+        "compile_s": vmapped.get("compile_s"),
+        "memory_mb": memory,
+    }
+    if note is not None:
+        summary["note"] = note
+    return summary
+
+
+def likelihood_summary(
+    instrument: str,
+    configuration: Dict,
+    steps: Dict,
+    full: Dict,
+    flat: Dict,
+    vmap: Dict,
+    figures: Dict,
+    pytree: Dict,
+    repeats: int,
+    reporting,
+    batch_size: int,
+    extra: Dict = None,
+) -> Dict:
+    """
+    Print the summary table (each step's steady-state time, their total, the full pipeline and the vmap
+    per-call time) and return the summary JSON: `vmap` is `vmap_summary`'s block, `figures` the figure of merit
+    by where it came from (stored under e.g. `log_evidence`), `extra` any blocks only this script has.
+    """
+    version = al.__version__
+    full_per_call = full["steady_per_call_s"]
+    step_per_call = {label: timing["steady_per_call_s"] for label, timing in steps.items()}
+    step_total = sum(step_per_call.values())
+    vmap_per_call = vmap["per_call"]
+
+    print("\n" + "=" * 70)
+    print(f"JAX LIKELIHOOD FUNCTION SUMMARY - {instrument.upper()} - v{version}")
+    print("=" * 70)
+    width = max(len(label) for label in step_per_call)
+    for number, (label, per_call) in enumerate(step_per_call.items(), 1):
+        print(f"  {number:>2}. {label:<{width}}  {per_call:>12.6f} s")
+    print("-" * 70)
+    print(f"      {'TOTAL (step-by-step)':<{width}}  {step_total:>12.6f} s")
+    print(f"      {'Full pipeline (single JIT)':<{width}}  {full_per_call:>12.6f} s")
+    if vmap_per_call is not None:
+        print(f"      {f'vmap batch={batch_size} (per call)':<{width}}  {vmap_per_call:>12.6f} s")
+    print(f"      {'Full pipeline lower / compile':<{width}}  {full['lower_s']:.3f} s / {full['compile_s']:.3f} s")
+    print("=" * 70)
+
+    return {
+        "autolens_version": version,
+        "instrument": instrument,
+        "configuration": configuration,
+        "steps": step_per_call,
+        "step_timings": {label: timings_only(timing) for label, timing in steps.items()},
+        "total_step_by_step": step_total,
+        "full_pipeline_single_jit": full_per_call,
+        "full_pipeline_lower_s": full["lower_s"],
+        "full_pipeline_compile_s": full["compile_s"],
+        "full_pipeline_first_call_s": full["first_call_s"],
+        "flat_vector_pipeline": timings_only(flat),
+        "vmap": vmap,
+        reporting.quantity.replace(" ", "_"): figures,
+        "pytree": pytree,
+        **(extra or {}),
+        "repeats": repeats,
+    }
+
+
+def write_summary(summary: Dict, stem: str, reporting, title: str, subtitle: str, **chart) -> Path:
+    """
+    Write `summary` to `results/<stem>.json` and its bar chart (`bar_chart`, with the full pipeline and, where
+    measured, the vmap per-call time as lines; `chart` passes on its size) to `results/<stem>.png`.
+    """
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+
+    summary_path = RESULTS_DIR / f"{stem}.json"
+    summary_path.write_text(json.dumps(summary, indent=2))
+    print(f"\n  summary: {summary_path}")
+
+    full_per_call = summary["full_pipeline_single_jit"]
+    vmap = summary["vmap"]
+    lines = [
+        (
+            full_per_call,
+            f"full pipeline (single JIT): {reporting.chart_time(full_per_call)} "
+            f"(lower {summary['full_pipeline_lower_s']:.1f} s, compile {summary['full_pipeline_compile_s']:.1f} s)",
+            "#C44E52",
+        ),
+    ]
+    if vmap["per_call"] is not None:
+        lines.append(
+            (
+                vmap["per_call"],
+                f"vmap batch of {vmap['batch_size']}, per call: {reporting.chart_time(vmap['per_call'])}",
+                "#55A868",
+            )
+        )
+
+    chart_path = RESULTS_DIR / f"{stem}.png"
+    bar_chart(chart_path, summary["steps"], lines=lines, title=title, subtitle=subtitle, **chart)
+    print(f"  bar chart: {chart_path}")
+    return chart_path
 
 
 """
