@@ -735,6 +735,19 @@ def vmap_summary(batch_size: int, vmapped: Dict, memory: Dict, reporting, note: 
     return summary
 
 
+def pytree_summary(leaf_paths: List[str], model, same_structure: bool, compiles: int = None) -> Dict:
+    """The summary JSON's `pytree` block; `compiles` (programs compiled for different instances) where counted."""
+    summary = {
+        "leaf_count": len(leaf_paths),
+        "free_parameters": model.total_free_parameters,
+        "same_structure_across_instances": bool(same_structure),
+    }
+    if compiles is not None:
+        summary["compiles_for_different_instances"] = compiles
+    summary["leaf_paths"] = leaf_paths
+    return summary
+
+
 def likelihood_summary(
     instrument: str,
     configuration: Dict,
@@ -742,7 +755,8 @@ def likelihood_summary(
     full: Dict,
     flat: Dict,
     vmap: Dict,
-    figures: Dict,
+    figure_of_merit: float,
+    step_by_step: float,
     pytree: Dict,
     repeats: int,
     reporting,
@@ -751,8 +765,9 @@ def likelihood_summary(
 ) -> Dict:
     """
     Print the summary table (each step's steady-state time, their total, the full pipeline and the vmap
-    per-call time) and return the summary JSON: `vmap` is `vmap_summary`'s block, `figures` the figure of merit
-    by where it came from (stored under e.g. `log_evidence`), `extra` any blocks only this script has.
+    per-call time) and return the summary JSON: `vmap` is `vmap_summary`'s block, the figure of merit is stored
+    by where it came from (`FitImaging`, `step_by_step`, the `full` and `flat` programs) under e.g.
+    `log_evidence`, `pytree` is `pytree_summary`'s block and `extra` any blocks only this script has.
     """
     version = al.__version__
     full_per_call = full["steady_per_call_s"]
@@ -787,7 +802,12 @@ def likelihood_summary(
         "full_pipeline_first_call_s": full["first_call_s"],
         "flat_vector_pipeline": timings_only(flat),
         "vmap": vmap,
-        reporting.quantity.replace(" ", "_"): figures,
+        reporting.quantity.replace(" ", "_"): {
+            "fit_imaging_figure_of_merit": figure_of_merit,
+            "step_by_step": step_by_step,
+            "full_pipeline_pytree": float(full["result"]),
+            "full_pipeline_flat_vector": float(flat["result"]),
+        },
         "pytree": pytree,
         **(extra or {}),
         "repeats": repeats,
