@@ -126,18 +126,7 @@ tree's static structure.
 That structure must not change between instances of the same model, or every new instance would compile
 again. Comparing the tree structures of two different instances checks it.
 """
-leaf_paths = util.leaf_paths(instance)
-
-other_instance = model.instance_from_vector(vector=util.jittered_vectors(vector, 2)[1])
-same_structure = jax.tree_util.tree_structure(instance) == jax.tree_util.tree_structure(
-    other_instance
-)
-
-print(f"\n  pytree leaves: {len(leaf_paths)} (free parameters: {model.total_free_parameters})")
-print(f"  e.g. {leaf_paths[0]}  ...  {util.paths_named(instance, 'einstein_radius')[0]}")
-print(f"  two instances share one tree structure (one compile per model): {same_structure}")
-
-assert same_structure, "two instances of one model have different pytree structures"
+leaf_paths, same_structure = util.one_structure_per_model(model, instance, vector)
 
 """
 Inputs to a compiled program are best already on the device, as a search would pass them. `on_device` maps
@@ -176,17 +165,8 @@ print("\n" + "=" * 70)
 print("PER-STEP JIT PROFILING")
 print("=" * 70)
 
-steps = {}
-
-
-def profile_step(label, function, *inputs):
-    timing = util.time_jit(function, *inputs, repeats=repeats)
-    steps[label] = timing
-    print(
-        f"  {label:<30} lower {timing['lower_s']:.3f} s | compile {timing['compile_s']:.3f} s | "
-        f"first {timing['first_call_s']:.4f} s | steady {timing['steady_per_call_s'] * 1e3:.3f} ms"
-    )
-    return timing["result"]
+profile_step = util.StepProfiler(repeats, label_width=30)
+steps = profile_step.steps
 
 
 def linear_light_profile_funcs(instance):

@@ -115,18 +115,7 @@ __The Instance As A Pytree__
 One leaf per free parameter: the pixelization contributes none, its mesh shape and coefficient being static.
 Two different instances must share one tree structure, or each would compile again.
 """
-leaf_paths = util.leaf_paths(instance)
-
-other_instance = model.instance_from_vector(vector=util.jittered_vectors(vector, 2)[1])
-same_structure = jax.tree_util.tree_structure(instance) == jax.tree_util.tree_structure(
-    other_instance
-)
-
-print(f"\n  pytree leaves: {len(leaf_paths)} (free parameters: {model.total_free_parameters})")
-print(f"  e.g. {leaf_paths[0]}  ...  {util.paths_named(instance, 'einstein_radius')[0]}")
-print(f"  two instances share one tree structure (one compile per model): {same_structure}")
-
-assert same_structure, "two instances of one model have different pytree structures"
+leaf_paths, same_structure = util.one_structure_per_model(model, instance, vector)
 
 instance_jax = util.on_device(instance)
 

@@ -33,7 +33,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -471,15 +471,16 @@ class StepProfiler:
     every record, in order, in `steps`.
     """
 
-    def __init__(self, repeats: int):
+    def __init__(self, repeats: int, label_width: int = 34):
         self.repeats = repeats
+        self.label_width = label_width
         self.steps = {}
 
     def __call__(self, label: str, function: Callable, *inputs):
         timing = time_jit(function, *inputs, repeats=self.repeats)
         self.steps[label] = timing
         print(
-            f"  {label:<34} lower {timing['lower_s']:.3f} s | compile {timing['compile_s']:.3f} s | "
+            f"  {label:<{self.label_width}} lower {timing['lower_s']:.3f} s | compile {timing['compile_s']:.3f} s | "
             f"first {timing['first_call_s']:.4f} s | steady {timing['steady_per_call_s'] * 1e3:.3f} ms"
         )
         return timing["result"]
@@ -888,6 +889,25 @@ def leaf_paths(instance) -> List[str]:
         jax.tree_util.keystr(path)
         for path, _ in jax.tree_util.tree_flatten_with_path(instance)[0]
     ]
+
+
+def one_structure_per_model(model, instance, vector) -> Tuple[List[str], bool]:
+    """
+    Print the instance's leaves and check that a second instance of the model, from other values, has the same
+    tree structure (else every instance would compile again). Returns the leaf paths and that check.
+    """
+    paths = leaf_paths(instance)
+    other_instance = model.instance_from_vector(vector=jittered_vectors(vector, 2)[1])
+    same_structure = jax.tree_util.tree_structure(instance) == jax.tree_util.tree_structure(
+        other_instance
+    )
+
+    print(f"\n  pytree leaves: {len(paths)} (free parameters: {model.total_free_parameters})")
+    print(f"  e.g. {paths[0]}  ...  {paths_named(instance, 'einstein_radius')[0]}")
+    print(f"  two instances share one tree structure (one compile per model): {same_structure}")
+
+    assert same_structure, "two instances of one model have different pytree structures"
+    return paths, same_structure
 
 
 def paths_named(instance, name: str) -> List[str]:
