@@ -1,18 +1,22 @@
 """
 Pytree overhead of a model instance, against a flat parameter vector.
 
-Measures, side by side in one process and interleaved over rounds:
+Measures, side by side in one process and interleaved over rounds, on the MGE lens model
+of `jax_profiling/imaging/mge.py` (15 free parameters, 40 linear Gaussians sharing their
+centre and ell_comps priors):
 
-1. flatten and unflatten of an instance of the MGE lens model of
-   `jax_profiling/imaging/mge.py` (15 free parameters, 40 linear Gaussians);
-2. the per-call overhead of a jitted trivial function of the instance, `f(instance)`,
-   against the same function of the flat vector, `f(vector)`;
-3. the floor: the same call on a tree of the same nodes and leaves whose nodes are
-   flattened by a do-nothing function (what JAX itself costs for this many nodes and
-   leaves, whatever the flatten does).
+1. a jitted trivial function of the instance, called with the same instance every time
+   and with a fresh instance every call (as a fitting loop passes them), against the
+   same function of the flat vector;
+2. the floor: the same function of a tuple of 15 Python floats, what JAX itself costs to
+   take 15 scalar leaves in, whatever the flatten does;
+3. a vector unflattened inside the trace (`tree_unflatten(treedef, v)`, a search handing
+   its vector to a function that works on named objects) against
+   `instance_from_vector(v, xp=jnp)` inside the trace (what `Fitness.call` does);
+4. `tree_flatten` and `tree_unflatten` of the instance.
 
-The trivial function does almost no work, so what is timed is what JAX does per call
-to get the arguments in: flatten the pytree, check the cache key, move the leaves.
+The trivial function does almost no work, so what is timed is what JAX does per call to
+get the arguments in: flatten the pytree, check the cache key, move the leaves.
 
 Run: python PyAutoFit/benchmarks/pytree_overhead.py [--rounds N] [--calls N]
 Writes PyAutoFit/benchmarks/results/pytree_overhead.json.
@@ -53,26 +57,6 @@ def mge_model(mask_radius=3.0):
     return af.Collection(galaxies=af.Collection(lens=lens, source=source))
 
 
-class Bare:
-    """A pytree node flattened by a do-nothing function: the floor of the benchmark."""
-
-    def __init__(self, children):
-        self.children = children
-
-
-jax.tree_util.register_pytree_node(Bare, lambda b: (b.children, None), lambda _, c: Bare(c))
-
-
-def bare_copy(tree):
-    """The same nodes and leaves as `tree`, every custom node a `Bare`."""
-    if isinstance(tree, (tuple, list)):
-        return type(tree)(bare_copy(child) for child in tree)
-    if jax.tree_util.treedef_is_leaf(jax.tree_util.tree_structure(tree)):
-        return tree
-    children = jax.tree_util.tree_flatten(tree, is_leaf=lambda node: node is not tree)[0]
-    return Bare([bare_copy(child) for child in children])
-
-
 def per_call_us(function, argument, calls):
     start = time.perf_counter()
     for _ in range(calls):
@@ -90,36 +74,61 @@ def main():
     vector = model.physical_values_from_prior_medians
     instance = model.instance_from_vector(vector)
     jnp_vector = jnp.asarray(vector)
+    rng = np.random.default_rng(1)
+    fresh = [
+        model.instance_from_vector(model.vector_from_unit_vector(rng.uniform(0.3, 0.7, model.prior_count)))
+        for _ in range(args.calls)
+    ]
+    floats = tuple(float(v) for v in vector)
 
     leaves, treedef = jax.tree_util.tree_flatten(instance)
-
-    bare = bare_copy(instance)
-    assert len(jax.tree_util.tree_leaves(bare)) == len(leaves)
+    assert len(leaves) == model.prior_count
 
     f_instance = jax.jit(lambda i: i.galaxies.lens.mass.einstein_radius * 2.0)
-    f_vector = jax.jit(lambda v: v[4] * 2.0)
-    f_bare = jax.jit(lambda b: jax.tree_util.tree_leaves(b)[0] * 2.0)
-    f_instance(instance).block_until_ready()
-    f_vector(jnp_vector).block_until_ready()
-    f_bare(bare).block_until_ready()
+    f_vector = jax.jit(lambda v: v[8] * 2.0)
+    f_floats = jax.jit(lambda t: t[8] * 2.0)
+    f_unflatten = jax.jit(
+        lambda v: jax.tree_util.tree_unflatten(treedef, list(v)).galaxies.lens.mass.einstein_radius * 2.0
+    )
+    f_from_vector = jax.jit(
+        lambda v: model.instance_from_vector(v, xp=jnp).galaxies.lens.mass.einstein_radius * 2.0
+    )
+    for f, argument in (
+        (f_instance, instance), (f_vector, jnp_vector), (f_floats, floats),
+        (f_unflatten, jnp_vector), (f_from_vector, jnp_vector),
+    ):
+        f(argument).block_until_ready()
+    for each in fresh:
+        f_instance(each)
+    assert f_instance._cache_size() == 1, "every instance of the model shares one compile"
+    assert float(f_unflatten(jnp_vector)) == float(f_from_vector(jnp_vector))
 
     rounds = {
+        "jit_same_instance_us": [],
+        "jit_fresh_instance_us": [],
+        "jit_vector_us": [],
+        "jit_floor_15_floats_us": [],
+        "jit_unflatten_in_trace_us": [],
+        "jit_instance_from_vector_in_trace_us": [],
         "flatten_us": [],
         "unflatten_us": [],
-        "jit_instance_us": [],
-        "jit_vector_us": [],
-        "jit_floor_same_tree_us": [],
     }
     for _ in range(args.rounds):
-        rounds["flatten_us"].append(
-            per_call_us(jax.tree_util.tree_flatten, instance, args.calls // 4)
+        arguments = iter(fresh)
+        rounds["jit_same_instance_us"].append(per_call_us(f_instance, instance, args.calls))
+        rounds["jit_fresh_instance_us"].append(
+            per_call_us(lambda _: f_instance(next(arguments)), None, args.calls)
         )
-        rounds["unflatten_us"].append(
-            per_call_us(lambda l: jax.tree_util.tree_unflatten(treedef, l), leaves, args.calls // 20)
-        )
-        rounds["jit_instance_us"].append(per_call_us(f_instance, instance, args.calls))
         rounds["jit_vector_us"].append(per_call_us(f_vector, jnp_vector, args.calls))
-        rounds["jit_floor_same_tree_us"].append(per_call_us(f_bare, bare, args.calls))
+        rounds["jit_floor_15_floats_us"].append(per_call_us(f_floats, floats, args.calls))
+        rounds["jit_unflatten_in_trace_us"].append(per_call_us(f_unflatten, jnp_vector, args.calls))
+        rounds["jit_instance_from_vector_in_trace_us"].append(
+            per_call_us(f_from_vector, jnp_vector, args.calls)
+        )
+        rounds["flatten_us"].append(per_call_us(jax.tree_util.tree_flatten, instance, args.calls))
+        rounds["unflatten_us"].append(
+            per_call_us(lambda l: jax.tree_util.tree_unflatten(treedef, l), leaves, args.calls // 4)
+        )
 
     medians = {key: statistics.median(values) for key, values in rounds.items()}
     result = {
@@ -130,13 +139,18 @@ def main():
         "rounds": args.rounds,
         "calls_per_round": args.calls,
         "median_us": medians,
-        "ratio_jit_instance_over_vector": medians["jit_instance_us"] / medians["jit_vector_us"],
+        "ratio_same_instance_over_vector": medians["jit_same_instance_us"] / medians["jit_vector_us"],
+        "ratio_fresh_instance_over_vector": medians["jit_fresh_instance_us"] / medians["jit_vector_us"],
+        "ratio_unflatten_over_instance_from_vector_in_trace": (
+            medians["jit_unflatten_in_trace_us"] / medians["jit_instance_from_vector_in_trace_us"]
+        ),
         "per_round_us": rounds,
     }
     for key, value in medians.items():
-        print(f"{key:>22}: {value:8.1f} us")
-    print(f"{'leaves':>22}: {len(leaves)} ({model.prior_count} free parameters)")
-    print(f"instance / vector per call: {result['ratio_jit_instance_over_vector']:.1f}x")
+        print(f"{key:>38}: {value:8.1f} us")
+    print(f"{'leaves':>38}: {len(leaves)} ({model.prior_count} free parameters)")
+    for key in [k for k in result if k.startswith("ratio")]:
+        print(f"{key}: {result[key]:.2f}")
 
     out = Path(__file__).parent / "results" / "pytree_overhead.json"
     out.parent.mkdir(exist_ok=True)

@@ -140,9 +140,9 @@ def test_basis_of_linear_gaussians_from_a_model_and_by_hand():
     model = ag.model_util.mge_model_from(mask_radius=2.0, total_gaussians=5, centre_prior_is_uniform=True)
     instance = model.instance_from_vector(model.physical_values_from_prior_medians)
     leaves = tree_flatten(instance)[0]
-    # 5 Gaussians, each with the shared centre and ell_comps; sigmas are constants and
-    # the Basis's own centre is derived from its first Gaussian: neither is a leaf.
-    assert len(leaves) == 5 * 4
+    # 5 Gaussians share one centre and one ell_comps prior: the leaves are those 4 free
+    # parameters, once each; the sigmas are constants.
+    assert len(leaves) == model.prior_count == 4
     moved = jax.tree_util.tree_map(lambda x: x + 0.1, instance)
     assert moved.centre == moved.profile_list[0].centre  # derived, follows the new values
 

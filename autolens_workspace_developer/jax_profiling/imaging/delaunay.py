@@ -32,9 +32,7 @@ As in `mge.py`, every compiled function that depends on the model's parameters t
 (an `af.ModelInstance` of `Galaxy` objects), whose leaves are the free parameters with named key paths such as
 `.galaxies.lens.bulge.effective_radius`. The source's `Pixelization` is a fixed object of the model: its mesh
 shape and regularization coefficient are static parts of the tree, so every instance has the same structure and
-one compile serves them all (asserted below). Each such function calls `util.tied(model, instance)`
-(`af.tie_copies`) first; this model shares no prior between attributes, so it changes nothing here, but it keeps
-the closures the same as for the MGE model, where it matters.
+one compile serves them all (asserted below).
 
 Every JAX timing waits for its result with `block_until_ready()`.
 
@@ -204,7 +202,7 @@ profile_step = util.StepProfiler(repeats)
 
 
 def fit_of(instance):
-    return analysis.fit_from(instance=util.tied(model, instance))
+    return analysis.fit_from(instance=instance)
 
 
 """
@@ -215,7 +213,7 @@ The pixelization's image-plane grid traced to the source plane by the lens mass 
 
 
 def ray_trace(instance):
-    tracer = al.Tracer(galaxies=list(util.tied(model, instance).galaxies))
+    tracer = al.Tracer(galaxies=list(instance.galaxies))
     return tracer.traced_grid_2d_list_from(grid=dataset.grids.pixelization, xp=jnp)[-1].array
 
 
@@ -230,7 +228,7 @@ mesh_grid = al.Grid2DIrregular(values=image_plane_mesh_grid)
 
 
 def ray_trace_mesh(instance):
-    tracer = al.Tracer(galaxies=list(util.tied(model, instance).galaxies))
+    tracer = al.Tracer(galaxies=list(instance.galaxies))
     return tracer.traced_grid_2d_list_from(grid=mesh_grid, xp=jnp)[-1].array
 
 
@@ -377,10 +375,10 @@ steps = profile_step.steps
 __Full Pipeline JIT__
 
 `AnalysisImaging.log_likelihood_function` as one program, through the closure that takes the instance
-(`profiling_util.pytree_closure`, which ties the instance first).
+(`profiling_util.pytree_closure`).
 """
 likelihood = analysis.log_likelihood_function
-log_likelihood_from_instance = util.pytree_closure(model, likelihood)
+log_likelihood_from_instance = util.pytree_closure(likelihood)
 
 full, full_log_likelihood = util.full_pipeline(
     log_likelihood_from_instance, instance_jax, figure_of_merit, reporting, repeats

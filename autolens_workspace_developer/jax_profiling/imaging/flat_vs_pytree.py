@@ -9,9 +9,9 @@ into a JAX program:
   `model.instance_from_vector(vector, xp=jnp)` inside the trace to build the `Galaxy` objects and profiles.
   This is what `Fitness.call` does today.
 - **pytree**: the program takes the model instance itself. Instances are JAX pytrees whose leaves are the
-  free parameter values, so JAX flattens the instance on the way in and rebuilds it from tracers inside the
-  trace. The closure calls `af.tie_copies(model, instance)` first: copies of one shared prior (the MGE
-  Gaussians' centre and ell_comps) are separate leaves, and tying makes them one value, as in the vector.
+  model's free parameters (one per prior, in the vector's order), so JAX flattens the instance on the way in
+  and rebuilds it from tracers inside the trace; copies of one shared prior (the MGE Gaussians' centre and
+  ell_comps) are one leaf, put back into every holder, as in the vector.
 
 Both compute the same likelihood (`AnalysisImaging.log_likelihood_function`) on the same dataset and model.
 This script times them side by side in one process:
@@ -161,7 +161,7 @@ helpers inside the library) is reused.
 def closure_for(side):
     if side == "flat_vector":
         return util.flat_vector_closure(model, likelihood)
-    return util.pytree_closure(model, likelihood)
+    return util.pytree_closure(likelihood)
 
 
 def measure(side):

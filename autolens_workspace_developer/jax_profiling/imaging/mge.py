@@ -157,9 +157,9 @@ Each step is a small function, compiled and timed on its own. The first three de
 parameters, so they take the instance (a pytree) and build the `Tracer` from it inside the trace; the rest
 are pure linear algebra on the arrays the step before produced.
 
-Each of the first three starts with `util.tied(model, instance)` (`af.tie_copies`): the 20 Gaussians of a
-basis hold 20 copies of one centre and one ell_comps, and each copy is a separate leaf, so without it XLA
-would transform the coordinates 20 times where the flat vector, whose copies are one value, does it once.
+The 20 Gaussians of a basis share one centre and one ell_comps prior, and the instance's leaves are the
+model's free parameters: one leaf per prior, put back into every Gaussian that shares it. So inside the trace
+the copies are one value, as in the flat vector, and XLA transforms the coordinates once.
 """
 print("\n" + "=" * 70)
 print("PER-STEP JIT PROFILING")
@@ -171,7 +171,7 @@ steps = profile_step.steps
 
 def linear_light_profile_funcs(instance):
     """The linear light profiles of every galaxy, grouped per `Basis` and ray-traced to their plane."""
-    tracer = al.Tracer(galaxies=list(util.tied(model, instance).galaxies))
+    tracer = al.Tracer(galaxies=list(instance.galaxies))
     to_inversion = al.TracerToInversion(dataset=dataset, tracer=tracer, xp=jnp)
     return list(to_inversion.lp_linear_func_list_galaxy_dict.keys())
 
@@ -184,7 +184,7 @@ The over-sampled image-plane grid is traced to the source plane by the lens mass
 
 
 def ray_trace(instance):
-    tracer = al.Tracer(galaxies=list(util.tied(model, instance).galaxies))
+    tracer = al.Tracer(galaxies=list(instance.galaxies))
     traced = tracer.traced_grid_2d_list_from(grid=dataset.grids.lp, xp=jnp)
     return jnp.stack([grid.array for grid in traced])
 
@@ -331,7 +331,7 @@ This is the pattern to copy into new profiling scripts: write the closure over t
 Nothing in the script then depends on the order of the parameter vector.
 """
 likelihood = util.likelihood_function(dataset)
-log_likelihood_from_instance = util.pytree_closure(model, likelihood)
+log_likelihood_from_instance = util.pytree_closure(likelihood)
 
 full, full_log_likelihood = util.full_pipeline(
     log_likelihood_from_instance, instance_jax, figure_of_merit, reporting, repeats
@@ -401,7 +401,7 @@ scan_values = jnp.linspace(
 
 
 def is_scanned(path):
-    return util.key_name(path[-1]) == scanned_name
+    return util.parameter_name(path) == scanned_name
 
 
 scan_instance = jax.tree_util.tree_map_with_path(

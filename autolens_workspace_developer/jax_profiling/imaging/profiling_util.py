@@ -361,31 +361,17 @@ def flat_vector_closure(model: af.Collection, likelihood: Callable) -> Callable:
     return log_likelihood_from_vector
 
 
-def pytree_closure(model: af.Collection, likelihood: Callable) -> Callable:
+def pytree_closure(likelihood: Callable) -> Callable:
     """
-    The recommended closure: the instance *is* the input. JAX flattens it into its leaves (the free
-    parameter values) on the way in and rebuilds it inside the trace.
-
-    `af.tie_copies` comes first. A prior shared by several attributes (the 20 Gaussians of an MGE basis share
-    one centre and one ell_comps prior) gives one leaf per copy, so inside the trace each copy is a separate
-    input and XLA repeats every computation that depends on it, once per copy. `tie_copies` makes the copies
-    one value again, as they are in the flat vector, and XLA computes it once (the MGE likelihood: 151 ms
-    untied, 25 ms tied, as fast as the flat vector). It needs the model, which alone knows which leaves are
-    copies of one prior; for a model without shared priors it changes nothing.
+    The recommended closure: the instance *is* the input. JAX flattens it into its leaves, the model's free
+    parameters (a prior shared by the 20 Gaussians of an MGE basis is one leaf), on the way in and rebuilds
+    it inside the trace with every shared value put back into each holder, so XLA computes it once.
     """
 
     def log_likelihood_from_instance(instance):
-        return likelihood(tied(model, instance))
+        return likelihood(instance)
 
     return log_likelihood_from_instance
-
-
-def tied(model: af.Collection, instance):
-    """
-    `instance` with every copy of a shared prior made one value (see `pytree_closure`). Call it inside the
-    function that is jitted or vmapped, on the instance that function receives.
-    """
-    return af.tie_copies(model, instance)
 
 
 """
@@ -883,6 +869,14 @@ def key_name(key) -> str:
     return str(key)
 
 
+def parameter_name(path) -> str:
+    """
+    The last name of a leaf's model path: 'einstein_radius' for `.galaxies.lens.mass.einstein_radius`. A leaf of
+    a model instance has one key, its whole model path (`GetAttrKey('galaxies.lens.mass.einstein_radius')`).
+    """
+    return key_name(path[-1]).split(".")[-1]
+
+
 def leaf_paths(instance) -> List[str]:
     """Every leaf's key path, as `jax.tree_util.keystr` prints it."""
     return [
@@ -915,7 +909,7 @@ def paths_named(instance, name: str) -> List[str]:
     return [
         jax.tree_util.keystr(path)
         for path, _ in jax.tree_util.tree_flatten_with_path(instance)[0]
-        if key_name(path[-1]) == name
+        if parameter_name(path) == name
     ]
 
 
