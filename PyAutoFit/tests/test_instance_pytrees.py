@@ -254,6 +254,25 @@ def test_tuple_priors_are_one_leaf_per_element_shared_by_every_holder():
     assert rebuilt.a.two.centre is rebuilt.a.one.centre
 
 
+def test_the_elements_of_an_af_array_are_leaves_read_by_name():
+    model = af.Collection(
+        array=af.Array(shape=(2,), prior=af.UniformPrior(0.0, 1.0)),
+        gaussian=af.Model(af.ex.Gaussian),
+    )
+    instance = model.instance_from_vector([0.1, 0.2, 1.0, 2.0, 3.0])
+
+    grad = jax.grad(lambda i: (i.array**2).sum() + i.gaussian.sigma)(instance)
+    by_name = af.values_by_path(model, grad)
+    in_axes = jax.tree_util.tree_map(lambda _: 0, instance)
+    batch = jax.tree_util.tree_map(lambda x: jnp.stack([x, x + 1.0]), instance)
+
+    assert jax.tree_util.tree_leaves(instance) == [0.1, 0.2, 1.0, 2.0, 3.0]
+    assert by_name[("array", "prior_0")] == pytest.approx(0.2)
+    assert by_name[("array", "prior_1")] == pytest.approx(0.4)
+    assert by_name[("gaussian", "sigma")] == 1.0
+    np.testing.assert_allclose(jax.vmap(lambda i: i.array.sum(), in_axes=(in_axes,))(batch), [0.3, 2.3])
+
+
 # 2. Unflatten runs no user code on values that are not parameters ------------------
 
 
