@@ -1,11 +1,14 @@
 """
 Cost of the production path, `model.instance_from_vector`, for the MGE lens model.
 
-The series adds one bookkeeping call per object that a model builds (what the model
-says about its constants). Run this script with the patched `.venv` and with an
-environment holding the unpatched wheels, alternately, to compare:
+The series adds one bookkeeping call per object that a model builds (a weak reference
+to it, with its model). Run this script with the patched `.venv` and with the unpatched
+wheels' package folders first on the path, alternately, to compare:
 
-    for i in 1 2 3; do .venv/bin/python THIS; /path/to/unpatched/python THIS; done
+    for i in 1 2 3; do
+        .venv/bin/python THIS
+        PYTHONPATH=/path/to/unpacked/wheels .venv/bin/python THIS
+    done
 
 Prints the median time of one eager `instance_from_vector` call, in milliseconds.
 """

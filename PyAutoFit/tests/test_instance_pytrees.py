@@ -565,6 +565,26 @@ def test_models_collections_and_priors_are_leaves_not_pytrees(make):
         jax.jit(lambda m: 0.0)(obj)
 
 
+@pytest.mark.parametrize(
+    "model",
+    [
+        af.Collection(),
+        af.Model(af.ex.Gaussian, centre=1.0, normalization=2.0, sigma=3.0),
+        af.Collection(outer=af.Collection(inner=af.Model(af.ex.Gaussian))),
+    ],
+    ids=["empty collection", "no free parameter", "only nested models"],
+)
+def test_instances_of_models_of_any_shape_round_trip(model):
+    instance = model.instance_from_prior_medians()
+
+    leaves, treedef = tree_flatten(instance)
+    again = jax.jit(lambda i: i)(instance)
+
+    assert len(leaves) == model.prior_count
+    assert tree_unflatten(treedef, leaves) == instance
+    assert jax.tree_util.tree_structure(again) == treedef
+
+
 # 6. Clear errors ----------------------------------------------------------------
 
 
