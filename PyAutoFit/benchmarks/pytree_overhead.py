@@ -8,8 +8,8 @@ centre and ell_comps priors):
 1. a jitted trivial function of the instance, called with the same instance every time
    and with a fresh instance every call (as a fitting loop passes them), against the
    same function of the flat vector;
-2. the floor: the same function of a tuple of 15 Python floats, what JAX itself costs to
-   take 15 scalar leaves in, whatever the flatten does;
+2. the floor: the same function of a tuple of 15 NumPy floats (the leaves an instance
+   gives), what JAX itself costs to take 15 scalar leaves in, whatever the flatten does;
 3. a vector unflattened inside the trace (`tree_unflatten(treedef, v)`, a search handing
    its vector to a function that works on named objects) against
    `instance_from_vector(v, xp=jnp)` inside the trace (what `Fitness.call` does);
@@ -79,7 +79,7 @@ def main():
         model.instance_from_vector(model.vector_from_unit_vector(rng.uniform(0.3, 0.7, model.prior_count)))
         for _ in range(args.calls)
     ]
-    floats = tuple(float(v) for v in vector)
+    floats = tuple(np.float64(v) for v in vector)
 
     leaves, treedef = jax.tree_util.tree_flatten(instance)
     assert len(leaves) == model.prior_count
@@ -107,7 +107,7 @@ def main():
         "jit_same_instance_us": [],
         "jit_fresh_instance_us": [],
         "jit_vector_us": [],
-        "jit_floor_15_floats_us": [],
+        "jit_floor_15_numpy_floats_us": [],
         "jit_unflatten_in_trace_us": [],
         "jit_instance_from_vector_in_trace_us": [],
         "flatten_us": [],
@@ -120,7 +120,7 @@ def main():
             per_call_us(lambda _: f_instance(next(arguments)), None, args.calls)
         )
         rounds["jit_vector_us"].append(per_call_us(f_vector, jnp_vector, args.calls))
-        rounds["jit_floor_15_floats_us"].append(per_call_us(f_floats, floats, args.calls))
+        rounds["jit_floor_15_numpy_floats_us"].append(per_call_us(f_floats, floats, args.calls))
         rounds["jit_unflatten_in_trace_us"].append(per_call_us(f_unflatten, jnp_vector, args.calls))
         rounds["jit_instance_from_vector_in_trace_us"].append(
             per_call_us(f_from_vector, jnp_vector, args.calls)

@@ -327,6 +327,40 @@ def test_equinox_partition_combine_and_tree_at():
     assert moved.first.sigma == 7.0 and instance.first.sigma != 7.0
 
 
+def test_equinox_filters_see_every_parameter_as_an_array():
+    model = shared_centre_model()
+    instance = model.instance_from_prior_medians()  # Python floats and JAX scalars inside
+
+    def f(i):
+        return i.first.centre * i.second.sigma + i.first.normalization
+
+    filtered = eqx.filter_grad(f)(instance)
+    plain = jax.grad(f)(instance)
+
+    assert all(eqx.is_inexact_array_like(leaf) for leaf in jax.tree_util.tree_leaves(instance))
+    assert jax.tree_util.tree_leaves(filtered) == jax.tree_util.tree_leaves(plain)
+    assert eqx.filter_jit(f)(instance) == f(instance)
+
+
+def test_optax_lbfgs_minimises_over_an_instance():
+    model = af.Model(WithDerived, a=af.UniformPrior(0.0, 10.0), scale=af.UniformPrior(0.0, 10.0))
+    instance = model.instance_from_vector([1.0, 3.0])
+    optimiser = optax.lbfgs()
+    state = optimiser.init(instance)
+
+    def loss(i):
+        return (i.a - 2.0) ** 2 + (i.scale - 4.0) ** 2
+
+    value_and_grad = optax.value_and_grad_from_state(loss)
+    for _ in range(10):
+        value, grad = value_and_grad(instance, state=state)
+        updates, state = optimiser.update(grad, state, instance, value=value, grad=grad, value_fn=loss)
+        instance = optax.apply_updates(instance, updates)
+
+    assert (instance.a, instance.scale) == (pytest.approx(2.0, abs=1e-6), pytest.approx(4.0, abs=1e-6))
+    assert instance.b == pytest.approx(8.0, abs=1e-5)
+
+
 def test_optax_adam_fits_an_instance_with_derived_attributes():
     model = af.Model(WithDerived, a=af.UniformPrior(0.0, 10.0), scale=af.UniformPrior(0.0, 10.0))
     instance = model.instance_from_vector([1.0, 1.0])
