@@ -254,6 +254,21 @@ def test_tuple_priors_are_one_leaf_per_element_shared_by_every_holder():
     assert rebuilt.a.two.centre is rebuilt.a.one.centre
 
 
+def test_a_derived_bool_is_not_taken_for_a_constant():
+    class Threshold:
+        def __init__(self, n=1.0):
+            self.n = n
+            self.above = n > 3.0  # True at the medians, a cached object: not a constant
+
+    model = af.Model(Threshold, n=af.UniformPrior(0.0, 10.0))
+    instance = model.instance_from_vector([5.0])
+
+    low = jax.tree_util.tree_map(lambda _: 1.0, instance)
+
+    assert low.above is False
+    assert jax.tree_util.tree_leaves(low) == [1.0]
+
+
 def test_the_elements_of_an_af_array_are_leaves_read_by_name():
     model = af.Collection(
         array=af.Array(shape=(2,), prior=af.UniformPrior(0.0, 1.0)),
