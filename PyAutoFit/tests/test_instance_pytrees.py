@@ -225,6 +225,39 @@ def test_mutating_one_copy_of_a_shared_prior_is_an_error_that_names_it():
     assert jax.tree_util.tree_leaves(instance)[0] == instance.second.centre
 
 
+def siblings_model(count=6):
+    """Gaussians sharing centre and normalization, each with its own fixed sigma: the
+    shape of an MGE basis, whose siblings flatten checks together."""
+    first = af.Model(af.ex.Gaussian, sigma=1.0)
+    gaussians = {"g0": first}
+    for k in range(1, count):
+        gaussians[f"g{k}"] = af.Model(
+            af.ex.Gaussian, centre=first.centre, normalization=first.normalization, sigma=1.0 + k
+        )
+    return af.Collection(**gaussians)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda i: setattr(i.g4, "centre", i.g0.centre + 1.0), r"g4\.centre.*g0\.centre"),
+        (lambda i: setattr(i.g5, "normalization", 7.0), r"g5\.normalization.*g0\.normalization"),
+        (lambda i: setattr(i.g3, "sigma", 9.0), r"g3\.sigma.*constant"),
+        (lambda i: setattr(i, "g2", Pair()), r"g2 is a Pair where its model built a Gaussian"),
+    ],
+    ids=["shared parameter", "second shared parameter", "constant", "swapped object"],
+)
+def test_a_change_to_one_of_many_siblings_is_seen(change, message):
+    model = siblings_model()
+    instance = model.instance_from_prior_medians()
+    assert len(jax.tree_util.tree_leaves(instance)) == model.prior_count == 2
+
+    change(instance)
+
+    with pytest.raises(pytree.PytreeError, match=message):
+        jax.tree_util.tree_leaves(instance)
+
+
 def test_instances_made_any_way_share_one_treedef_and_one_compile():
     model = shared_centre_model()
     made = [

@@ -23,14 +23,22 @@ This script times them side by side in one process:
 
 over `--rounds` rounds. Each round clears JAX's caches and compiles both closures afresh, and the order
 alternates from round to round (flat first, then pytree first), so neither side profits from a warm cache or
-from running second. The JSON reports the median of each number over the rounds and the ratio
-pytree / flat (below 1: the pytree is faster).
+from running second. Steady-state and vmap calls are timed one at a time, the two compiled programs called
+alternately (`--repeats` calls each), and each side's median call is taken: a machine whose speed drifts from
+second to second slows both sides alike. The JSON reports the median of each number over the rounds and the
+ratio pytree / flat (below 1: the pytree is faster).
 
 __Usage__
 
     python flat_vs_pytree.py --model mge --instrument hst --rounds 3
     python flat_vs_pytree.py --model pixelization --rounds 2 --repeats 3
     python flat_vs_pytree.py --model delaunay --rounds 2 --repeats 3
+
+`--scalar-control` adds a third side, `flat_scalars`: the flat-vector closure given the same vector as separate
+scalar arguments (stacked into the vector inside the program). It takes its inputs as the pytree does (one
+argument per parameter) and computes what the flat vector does, so it separates what XLA charges for the
+form of the arguments from what the pytree adds. On this project's CPU machine a program taking 15 scalar
+arguments ran 12-17% slower than the same program taking one vector; `flat_scalars` shows it.
 
 `--model` picks the model of `mge.py`, `pixelization.py` or `delaunay.py`, built by the same `profiling_util`
 functions. `--no-vmap` skips the vmap batch (its fields are then `null`, with a note). Upstream's Delaunay
@@ -52,6 +60,7 @@ jax.config.update("jax_enable_x64", True)
 
 import json
 import statistics
+import time
 
 import jax.numpy as jnp
 import numpy as np
@@ -95,8 +104,13 @@ parser.add_argument(
 )
 util.add_instrument_argument(parser)
 parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
-parser.add_argument("--repeats", type=int, default=10, help="steady-state calls timed per program (default 10)")
+parser.add_argument("--repeats", type=int, default=10, help="steady-state calls timed per program, alternating (default 10)")
 parser.add_argument("--batch-size", type=int, default=3, help="points in the vmap batch (default 3)")
+parser.add_argument(
+    "--scalar-control",
+    action="store_true",
+    help="also time the flat closure given its vector as separate scalar arguments",
+)
 parser.add_argument(
     "--vmap",
     action=argparse.BooleanOptionalAction,
@@ -142,6 +156,10 @@ inputs = {
             ]
         ),
     ),
+    "flat_scalars": (
+        tuple(jnp.asarray(value) for value in vector),
+        tuple(jnp.asarray(column) for column in np.asarray(batch_vectors).T),
+    ),
 }
 
 print(
@@ -161,28 +179,48 @@ helpers inside the library) is reused.
 def closure_for(side):
     if side == "flat_vector":
         return util.flat_vector_closure(model, likelihood)
+    if side == "flat_scalars":
+        from_vector = util.flat_vector_closure(model, likelihood)
+        return lambda scalars: from_vector(jnp.stack(scalars))
     return util.pytree_closure(likelihood)
 
 
-def measure(side):
+def compile_side(side):
+    """Lower and compile one side's closure (and its vmap) after clearing JAX's caches."""
     jax.clear_caches()
     single, batch = inputs[side]
-
-    closure = closure_for(side)
-    one = util.time_jit(closure, single, repeats=args.repeats)
+    one = util.time_jit(closure_for(side), single, repeats=0)
     result = {
         "lower_s": one["lower_s"],
         "compile_s": one["compile_s"],
-        "steady_per_call_s": one["steady_per_call_s"],
-        "vmap_per_call_s": None,
         "log_likelihood": float(one["result"]),
         "vmap_log_likelihoods": None,
+        "programs": {"steady_per_call_s": (one["compiled"], single, 1)},
     }
     if run_vmap:
-        many = util.time_jit(jax.vmap(closure_for(side)), batch, repeats=args.repeats)
-        result["vmap_per_call_s"] = many["steady_per_call_s"] / args.batch_size
+        many = util.time_jit(jax.vmap(closure_for(side)), batch, repeats=0)
         result["vmap_log_likelihoods"] = np.asarray(many["result"])
+        result["programs"]["vmap_per_call_s"] = (many["compiled"], batch, args.batch_size)
     return result
+
+
+def time_alternately(results, order):
+    """
+    Each side's compiled programs called in turn, one call at a time, `--repeats` times; each side's median
+    call per point. The compiled objects are called (not the jitted functions) because the caches were
+    cleared between the two compiles.
+    """
+    for key in ("steady_per_call_s", "vmap_per_call_s"):
+        calls = {side: [] for side in order}
+        for _ in range(args.repeats if key in results[order[0]]["programs"] else 0):
+            for side in order:
+                program, argument, points = results[side]["programs"][key]
+                start = time.perf_counter()
+                util.block(program(argument))
+                calls[side].append((time.perf_counter() - start) / points)
+        for side in order:
+            results[side][key] = statistics.median(calls[side]) if calls[side] else None
+            results[side]["programs"].pop(key, None)
 
 
 def milliseconds(seconds):
@@ -196,22 +234,24 @@ The first trace in a process pays one-time costs (imports inside the library, ca
 `jax.clear_caches` does not undo, and would charge them to whichever side runs first. One untimed lowering of
 each side takes them out of the measurement.
 """
-for side in ("flat_vector", "pytree"):
+sides = ("flat_vector", "pytree") + (("flat_scalars",) if args.scalar_control else ())
+for side in sides:
     jax.jit(closure_for(side)).lower(inputs[side][0])
 
 """
 __Interleaved Rounds__
 """
-sides = ("flat_vector", "pytree")
 per_round = {side: [] for side in sides}
 
 for round_number in range(args.rounds):
     order = sides if round_number % 2 == 0 else sides[::-1]
+    results = {side: compile_side(side) for side in order}
+    time_alternately(results, order)
     for side in order:
-        result = measure(side)
+        result = results[side]
         per_round[side].append(result)
         print(
-            f"  round {round_number + 1} {side:<11} lower {result['lower_s']:6.3f} s | "
+            f"  round {round_number + 1} {side:<12} lower {result['lower_s']:6.3f} s | "
             f"compile {result['compile_s']:6.3f} s | steady {result['steady_per_call_s'] * 1e3:8.3f} ms | "
             f"vmap/call {milliseconds(result['vmap_per_call_s'])} ms"
         )
@@ -222,19 +262,19 @@ __Same Numbers__
 Timing two programs is only meaningful if they compute the same thing.
 """
 flat_first = per_round["flat_vector"][0]
-tree_first = per_round["pytree"][0]
 
-np.testing.assert_allclose(
-    tree_first["log_likelihood"], flat_first["log_likelihood"], rtol=1e-10,
-    err_msg="pytree and flat-vector log likelihoods differ",
-)
-if run_vmap:
+for side in sides[1:]:
     np.testing.assert_allclose(
-        tree_first["vmap_log_likelihoods"], flat_first["vmap_log_likelihoods"], rtol=1e-10,
-        err_msg="pytree and flat-vector vmap log likelihoods differ",
+        per_round[side][0]["log_likelihood"], flat_first["log_likelihood"], rtol=1e-10,
+        err_msg=f"{side} and flat-vector log likelihoods differ",
     )
+    if run_vmap:
+        np.testing.assert_allclose(
+            per_round[side][0]["vmap_log_likelihoods"], flat_first["vmap_log_likelihoods"], rtol=1e-10,
+            err_msg=f"{side} and flat-vector vmap log likelihoods differ",
+        )
 print(
-    f"\n  both sides give log likelihood {flat_first['log_likelihood']}"
+    f"\n  every side gives log likelihood {flat_first['log_likelihood']}"
     + (" (and equal vmap batches)" if run_vmap else f"; {vmap_note}")
 )
 
@@ -258,13 +298,19 @@ def medians(side):
     return summary
 
 
-flat_summary = medians("flat_vector")
-tree_summary = medians("pytree")
+summaries = {side: medians(side) for side in sides}
+flat_summary = summaries["flat_vector"]
+tree_summary = summaries["pytree"]
 
-ratios = {
-    key[: -len("_s")]: None if tree_summary[key] is None else tree_summary[key] / flat_summary[key]
-    for key in timing_keys
-}
+
+def ratios_of(numerator, denominator):
+    return {
+        key[: -len("_s")]: None if numerator[key] is None else numerator[key] / denominator[key]
+        for key in timing_keys
+    }
+
+
+ratios = ratios_of(tree_summary, flat_summary)
 
 results = {
     "instrument": args.instrument,
@@ -273,6 +319,13 @@ results = {
     "flat_vector": flat_summary,
     "pytree": tree_summary,
     "ratio_pytree_over_flat": ratios,
+    "flat_scalars": summaries.get("flat_scalars"),
+    "ratio_flat_scalars_over_flat": (
+        ratios_of(summaries["flat_scalars"], flat_summary) if args.scalar_control else None
+    ),
+    "ratio_pytree_over_flat_scalars": (
+        ratios_of(tree_summary, summaries["flat_scalars"]) if args.scalar_control else None
+    ),
     "autolens_version": al.__version__,
     "repeats": args.repeats,
     "batch_size": args.batch_size,
@@ -290,15 +343,19 @@ results = {
 print("\n" + "=" * 70)
 print(f"FLAT VECTOR VS PYTREE - {args.model} - {args.instrument.upper()} - median of {args.rounds}")
 print("=" * 70)
-print(f"  {'':<20}{'flat vector':>14}{'pytree':>14}{'pytree / flat':>16}")
+columns = [("flat vector", flat_summary), ("pytree", tree_summary), ("pytree / flat", ratios)]
+if args.scalar_control:
+    columns += [
+        ("flat scalars", summaries["flat_scalars"]),
+        ("pytree / scalars", results["ratio_pytree_over_flat_scalars"]),
+    ]
+print("  " + " " * 20 + "".join(f"{title:>18}" for title, _ in columns))
 for key in timing_keys:
-    if tree_summary[key] is None:
-        print(f"  {key:<20}{'--':>14}{'--':>14}{'--':>16}")
-        continue
-    print(
-        f"  {key:<20}{flat_summary[key]:>14.5f}{tree_summary[key]:>14.5f}"
-        f"{ratios[key[: -len('_s')]]:>16.3f}"
-    )
+    cells = []
+    for title, values in columns:
+        value = values.get(key, values.get(key[: -len("_s")]))
+        cells.append("--" if value is None else f"{value:.5f}" if "/" not in title else f"{value:.3f}")
+    print(f"  {key:<20}" + "".join(f"{cell:>18}" for cell in cells))
 print("=" * 70)
 
 util.RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -936,7 +936,7 @@ def time_jit(function: Callable, *args, repeats: int = 10) -> Dict:
       the pytree is rebuilt from tracers),
     - `compile_s`: XLA compiling that program,
     - `first_call_s`: the first call of the compiled program,
-    - `steady_per_call_s`: the mean over `repeats` further calls.
+    - `steady_per_call_s`: the mean over `repeats` further calls (None for none).
 
     The calls go through the `jax.jit` function itself, which reuses the executable compiled here (JAX caches
     it; a first call that compiled again would show in `first_call_s`). That is the dispatch path a search
@@ -963,7 +963,7 @@ def time_jit(function: Callable, *args, repeats: int = 10) -> Dict:
     start = time.perf_counter()
     for _ in range(repeats):
         result = block(jitted(*args))
-    steady_per_call_s = (time.perf_counter() - start) / repeats
+    steady_per_call_s = (time.perf_counter() - start) / repeats if repeats else None
 
     return {
         "lower_s": lower_s,
