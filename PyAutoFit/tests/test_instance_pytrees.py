@@ -604,6 +604,28 @@ def test_identity_fields_come_back_as_the_instances_own():
     assert tree_flatten(first)[1] == tree_flatten(second)[1]  # one compile
 
 
+def test_what_a_cached_jit_returns_carries_the_identity_of_this_calls_inputs():
+    class Identified(af.ModelObject):
+        def __init__(self, x=1.0):
+            super().__init__()
+            self.x = x
+
+    model = af.Collection(a=af.Model(Identified, x=af.UniformPrior()))
+    first, second = model.instance_from_prior_medians(), model.instance_from_prior_medians()
+    same = jax.jit(lambda instance: instance)
+    swap = jax.jit(lambda one, two: (two, one))
+
+    for instance in (first, second, first):  # traced once, then from the cache
+        assert same(instance).a.id == instance.a.id
+    for one, two in ((first, second), (second, first)):
+        out_two, out_one = swap(one, two)
+        assert (out_one.a.id, out_two.a.id) == (one.a.id, two.a.id)
+    assert same._cache_size() == swap._cache_size() == 1
+    grad = jax.grad(lambda instance: instance.a.x ** 2)(second)
+    assert grad.a.id == second.a.id
+    assert pickle.loads(pickle.dumps(same(second).a.id)) == second.a.id
+
+
 def test_a_constant_array_mutated_in_place_is_seen():
     model = af.Collection(gaussian=af.Model(af.ex.Gaussian), constant=np.arange(3.0))
     instance = model.instance_from_prior_medians()
