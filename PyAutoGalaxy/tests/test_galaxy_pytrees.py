@@ -247,3 +247,41 @@ def test_a_fitted_galaxy_compares_with_a_hand_built_truth_by_name():
     truth.mass.einstein_radius = 1.4
     with pytest.raises(AssertionError):
         chex.assert_trees_all_close(fitted_by_name, {n: by_name(truth)[n] for n in fitted_by_name})
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        ag.mp.NFWMCRDuffySph,
+        ag.mp.NFWMCRLudlowSph,
+        ag.mp.NFWMCRLudlow,
+        ag.mp.NFWTruncatedMCRDuffySph,
+        ag.mp.NFWTruncatedMCRLudlowSph,
+        ag.mp.cNFWMCRLudlowSph,
+        ag.mp.cNFWMCRLudlow,
+    ],
+    ids=lambda cls: cls.__name__,
+)
+def test_the_gradient_by_mass_of_a_derived_kappa_s_is_the_flat_paths_and_finite_differences(cls):
+    model = af.Collection(mass=af.Model(cls, redshift_object=0.5, redshift_source=1.0))
+    vector = np.array(model.vector_from_unit_vector([0.6] * model.prior_count))
+    instance = model.instance_from_vector(vector)
+
+    by_tree = af.values_by_path(model, jax.grad(lambda i: i.mass.kappa_s)(instance))
+    by_vector = jax.grad(lambda v: model.instance_from_vector(v, xp=jnp).mass.kappa_s)(
+        jnp.asarray(vector)
+    )
+    index = list(by_tree).index(("mass", "mass_at_200"))
+    mass = vector[index]
+    step = 1e-3 * mass
+    eager = [
+        model.instance_from_vector(
+            np.where(np.arange(len(vector)) == index, mass + sign * step, vector)
+        ).mass.kappa_s
+        for sign in (1, -1)
+    ]
+
+    gradient = float(by_tree[("mass", "mass_at_200")])
+    assert gradient != 0.0
+    np.testing.assert_allclose([float(g) for g in by_tree.values()], by_vector, rtol=1e-10)
+    assert gradient == pytest.approx((eager[0] - eager[1]) / (2 * step), rel=1e-4)
