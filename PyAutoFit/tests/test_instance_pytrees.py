@@ -86,6 +86,14 @@ class Pair:
         self.two = two
 
 
+class Identified(af.ModelObject):
+    """An object with an identity field (`id`), as galaxies have."""
+
+    def __init__(self, x=1.0):
+        super().__init__()
+        self.x = x
+
+
 def gaussian_model():
     return af.Model(af.ex.Gaussian)
 
@@ -589,11 +597,6 @@ def test_flatten_and_unflatten_are_thread_safe():
 
 
 def test_identity_fields_come_back_as_the_instances_own():
-    class Identified(af.ModelObject):
-        def __init__(self, x=1.0):
-            super().__init__()
-            self.x = x
-
     model = af.Collection(a=af.Model(Identified, x=af.UniformPrior()))
     first, second = model.instance_from_prior_medians(), model.instance_from_prior_medians()
     assert first.a.id != second.a.id
@@ -605,11 +608,6 @@ def test_identity_fields_come_back_as_the_instances_own():
 
 
 def test_what_a_cached_jit_returns_carries_the_identity_of_this_calls_inputs():
-    class Identified(af.ModelObject):
-        def __init__(self, x=1.0):
-            super().__init__()
-            self.x = x
-
     model = af.Collection(a=af.Model(Identified, x=af.UniformPrior()))
     first, second = model.instance_from_prior_medians(), model.instance_from_prior_medians()
     same = jax.jit(lambda instance: instance)

@@ -99,17 +99,22 @@ def test_rectangular_pixelization_likelihood_jit_equals_eager_fit(dataset):
     assert likelihood._cache_size() == 1
 
 
-def test_delaunay_likelihood_jit_equals_eager_fit_with_adapt_images_keyed_by_galaxy(
-    dataset,
-):
+def delaunay_mesh_grid(dataset):
+    """An 8x8 overlay of the mask with 16 points on its edge (zeroed in the source)."""
     image_mesh = al.image_mesh.Overlay(shape=(8, 8))
     mesh_grid = image_mesh.image_plane_mesh_grid_from(mask=dataset.mask)
-    mesh_grid = al.image_mesh.append_with_circle_edge_points(
+    return al.image_mesh.append_with_circle_edge_points(
         image_plane_mesh_grid=mesh_grid,
         centre=dataset.mask.mask_centre,
         radius=MASK_RADIUS + dataset.mask.pixel_scale / 2.0,
         n_points=16,
     )
+
+
+def test_delaunay_likelihood_jit_equals_eager_fit_with_adapt_images_keyed_by_galaxy(
+    dataset,
+):
+    mesh_grid = delaunay_mesh_grid(dataset)
     pixelization = al.Pixelization(
         mesh=al.mesh.Delaunay(pixels=mesh_grid.shape[0], zeroed_pixels=16),
         # Split regularization: Constant's neighbours need scipy on traced vertices.
@@ -168,14 +173,7 @@ def test_a_tracer_is_a_jit_argument_and_is_differentiable(true_tracer, dataset):
 
 def delaunay_source_and_adapt_images(dataset):
     """A hand-built Delaunay source galaxy and adapt images keyed by that galaxy object."""
-    image_mesh = al.image_mesh.Overlay(shape=(8, 8))
-    mesh_grid = image_mesh.image_plane_mesh_grid_from(mask=dataset.mask)
-    mesh_grid = al.image_mesh.append_with_circle_edge_points(
-        image_plane_mesh_grid=mesh_grid,
-        centre=dataset.mask.mask_centre,
-        radius=MASK_RADIUS + dataset.mask.pixel_scale / 2.0,
-        n_points=16,
-    )
+    mesh_grid = delaunay_mesh_grid(dataset)
     source = al.Galaxy(
         redshift=1.0,
         pixelization=al.Pixelization(
