@@ -2,6 +2,10 @@
 A small real strong lens, simulated once per test session: an elliptical Sersic lens
 galaxy with an Isothermal mass and external shear, lensing a compact Sersic source.
 Small grids keep the JAX compiles of the likelihood short on a CPU.
+
+The fixtures are built by plain functions (`simulated_tracer`, `simulated_dataset`,
+`mge_lens_model`), so a test that runs JAX in a subprocess (test_sharding.py) builds
+the same objects there.
 """
 import autofit as af
 import autolens as al
@@ -11,8 +15,8 @@ PIXEL_SCALE = 0.2
 MASK_RADIUS = 2.0
 
 
-@pytest.fixture(scope="session")
-def true_tracer():
+def simulated_tracer():
+    """The lens and source the dataset is simulated from."""
     lens = al.Galaxy(
         redshift=0.5,
         light=al.lp.Sersic(
@@ -38,8 +42,8 @@ def true_tracer():
     return al.Tracer(galaxies=[lens, source])
 
 
-@pytest.fixture(scope="session")
-def dataset(true_tracer):
+def simulated_dataset(true_tracer):
+    """The imaging of `true_tracer` on a 24 x 24 grid, with noise, masked to a 2" circle."""
     grid = al.Grid2D.uniform(shape_native=(24, 24), pixel_scales=PIXEL_SCALE)
     psf = al.Convolver.from_gaussian(
         shape_native=(3, 3), sigma=0.1, pixel_scales=PIXEL_SCALE
@@ -58,14 +62,18 @@ def dataset(true_tracer):
     return dataset.apply_mask(mask=mask)
 
 
-@pytest.fixture(scope="session")
-def mge_model():
-    """The lens model of jax_profiling/imaging/mge.py (15 free parameters)."""
+def mge_lens_model(total_gaussians=20):
+    """
+    The lens model of jax_profiling/imaging/mge.py (15 free parameters), with
+    `total_gaussians` linear Gaussians per galaxy.
+    """
     lens = af.Model(
         al.Galaxy,
         redshift=0.5,
         bulge=al.model_util.mge_model_from(
-            mask_radius=MASK_RADIUS, total_gaussians=20, centre_prior_is_uniform=True
+            mask_radius=MASK_RADIUS,
+            total_gaussians=total_gaussians,
+            centre_prior_is_uniform=True,
         ),
         mass=af.Model(al.mp.Isothermal),
         shear=af.Model(al.mp.ExternalShear),
@@ -74,10 +82,27 @@ def mge_model():
         al.Galaxy,
         redshift=1.0,
         bulge=al.model_util.mge_model_from(
-            mask_radius=MASK_RADIUS, total_gaussians=20, centre_prior_is_uniform=False
+            mask_radius=MASK_RADIUS,
+            total_gaussians=total_gaussians,
+            centre_prior_is_uniform=False,
         ),
     )
     return af.Collection(galaxies=af.Collection(lens=lens, source=source))
+
+
+@pytest.fixture(scope="session")
+def true_tracer():
+    return simulated_tracer()
+
+
+@pytest.fixture(scope="session")
+def dataset(true_tracer):
+    return simulated_dataset(true_tracer)
+
+
+@pytest.fixture(scope="session")
+def mge_model():
+    return mge_lens_model()
 
 
 def near(value, sigma=0.01):

@@ -25,6 +25,8 @@ What is measured:
 2. The full pipeline compiled as one program, exactly as a non-linear search calls it, and the same likelihood
    through the flat parameter vector, which must give the same number.
 3. A `jax.vmap` batch of different model instances, and the static memory analysis of that batched program.
+   The same batch sharded over `--devices` devices, checked against the one-device batch and timed against it
+   (per-point times, speed-up and scaling efficiency).
 
 __Model Instances Are Pytrees__
 
@@ -40,11 +42,15 @@ __Usage__
 
     python delaunay.py --instrument hst --repeats 3
     python delaunay.py --instrument hst --no-vmap
+    python delaunay.py --devices 2 --repeats 2 --batch-size 2
+
+`--devices` defaults to every device JAX sees (one on a CPU); on a CPU, `--devices N` makes N host devices.
+The batch size is rounded up to a multiple of the device count.
 
 Upstream's flat-vector script skips the vmap batch by default, its compile having taken over 20 minutes on a
 CPU. Over instances it compiles in seconds here (hst, 2 CPU cores: lower 1.8 s, compile 3.0 s, and 0.72 s per
 instance in a batch of 3 against 0.80 s for a single call), so it runs by default; `--no-vmap` skips it, and the
-summary's vmap block then says so.
+summary's vmap block then says so (and so does its sharding block: the sharded batch is skipped with it).
 
 Results go to `results/delaunay_likelihood_summary_<instrument>_v<version>.json` with a bar chart beside it.
 """
@@ -76,6 +82,8 @@ import profiling_util as util
 __Command Line__
 
 One likelihood call costs of order a second on a 2-core CPU, so the default `--repeats` is small.
+
+`--devices` is acted on as soon as it is parsed, before JAX's first computation, as in `mge.py`.
 """
 parser = util.OneLineArgumentParser(description=__doc__.split("\n")[1])
 util.add_instrument_argument(parser)
@@ -84,7 +92,10 @@ parser.add_argument("--batch-size", type=int, default=3, help="instances in the 
 parser.add_argument(
     "--vmap", action=argparse.BooleanOptionalAction, default=True, help="time the vmap batch (default: yes)"
 )
+util.add_devices_argument(parser)
 args = parser.parse_args()
+
+devices = util.use_devices(args.devices)
 
 instrument = args.instrument
 repeats = args.repeats
@@ -398,11 +409,12 @@ flat, flat_log_likelihood = util.compare_with_flat_vector(
 __One Compile For Every Instance__
 
 Single calls on instances the program has not seen: each gives a finite log evidence and none compiles again,
-so the jit cache holds one program afterwards.
+so the jit cache holds one program afterwards. These instances are the vmap batch's below, so their number is
+rounded up to a multiple of the number of devices the batch is split over.
 """
 print("\n--- Different instances, one compile ---")
 
-batch_size = args.batch_size
+batch_size = util.batch_size_for(args.batch_size, devices)
 batch_instances = util.different_instances(model, vector, batch_size)
 single_results = np.array([float(full["jitted"](member)) for member in batch_instances])
 compiles = full["jitted"]._cache_size()
@@ -417,10 +429,13 @@ assert compiles == 1, f"the single-instance likelihood compiled {compiles} times
 __vmap Batch__
 
 The same instances stacked leaf by leaf with `tree_map` into one batch instance; each lane must equal the
-single call above. With `--no-vmap` the vmap numbers are `None` and the summary says so.
+single call above. Then the same batch sharded over the devices (as in `mge.py`): its lanes must equal the
+one-device batch's (rtol 1e-8, the tolerance of the vmap check), and the two programs are timed call by call
+in turn. With `--no-vmap` the vmap and sharding numbers are `None` and the summary says so.
 """
 vmapped = memory_mb = None
 vmap_note = "skipped (--no-vmap)"
+sharding = util.sharding_summary(devices, batch_size, note=vmap_note)
 
 if args.vmap:
     print("\n--- vmap batch ---")
@@ -437,6 +452,10 @@ if args.vmap:
     memory_mb = util.memory_mb(vmapped["compiled"])
     print(f"  static memory analysis (MB): {memory_mb}")
     vmap_note = f"measured; the attempt took {time.perf_counter() - vmap_start:.0f} s in all"
+
+    sharding = util.sharded_vmap_batch(
+        log_likelihood_from_instance, vmapped, devices, reporting, repeats, rtol=1e-8
+    )
 else:
     print(f"\n--- vmap batch: {vmap_note} ---")
 
@@ -458,6 +477,7 @@ summary = util.likelihood_summary(
     repeats=repeats,
     reporting=reporting,
     batch_size=batch_size,
+    sharding=sharding,
 )
 
 util.write_summary(

@@ -18,6 +18,8 @@ What is measured:
 2. The full pipeline compiled as one program, exactly as a non-linear search calls it, and the same likelihood
    through the flat parameter vector, which must give the same number.
 3. A `jax.vmap` batch of different model instances, and the static memory analysis of that batched program.
+   The same batch sharded over `--devices` devices, checked against the one-device batch and timed against it
+   (per-point times, speed-up and scaling efficiency).
 
 __Model Instances Are Pytrees__
 
@@ -32,6 +34,10 @@ Every JAX timing waits for its result with `block_until_ready()`.
 __Usage__
 
     python pixelization.py --instrument hst --repeats 3 --batch-size 3
+    python pixelization.py --devices 2 --repeats 2 --batch-size 2
+
+`--devices` defaults to every device JAX sees (one on a CPU); on a CPU, `--devices N` makes N host devices.
+The batch size is rounded up to a multiple of the device count.
 
 Results go to `results/pixelization_likelihood_summary_<instrument>_v<version>.json` with a bar chart beside it.
 """
@@ -62,12 +68,17 @@ import profiling_util as util
 __Command Line__
 
 One likelihood call costs of order a second on a 2-core CPU, so the default `--repeats` is small.
+
+`--devices` is acted on as soon as it is parsed, before JAX's first computation, as in `mge.py`.
 """
 parser = util.OneLineArgumentParser(description=__doc__.split("\n")[1])
 util.add_instrument_argument(parser)
 parser.add_argument("--repeats", type=int, default=3, help="steady-state calls timed per program (default 3)")
 parser.add_argument("--batch-size", type=int, default=3, help="instances in the vmap batch (default 3)")
+util.add_devices_argument(parser)
 args = parser.parse_args()
+
+devices = util.use_devices(args.devices)
 
 instrument = args.instrument
 repeats = args.repeats
@@ -350,11 +361,12 @@ __vmap Batch__
 
 Different instances, stacked leaf by leaf with `tree_map` into one batch instance. Each lane must equal the
 single-instance program's result for that instance, and those single calls, on instances it has not seen, must
-not compile again: the jit cache holds one program afterwards.
+not compile again: the jit cache holds one program afterwards. The batch size is rounded up to a multiple of the
+number of devices, which the batch is split over below.
 """
 print("\n--- vmap batch ---")
 
-batch_size = args.batch_size
+batch_size = util.batch_size_for(args.batch_size, devices)
 batch_instances = util.different_instances(model, vector, batch_size)
 
 vmapped = util.vmap_batch(log_likelihood_from_instance, batch_instances, full, reporting, repeats)
@@ -367,6 +379,17 @@ np.testing.assert_allclose(
 )
 assert compiles == 1, f"the single-instance likelihood compiled {compiles} times"
 print("  vmap matches single calls; one compile served every instance")
+
+"""
+__Sharded Batch__
+
+The same batch with every leaf split along its batch axis over a one-axis mesh of the devices, each device
+computing its own lanes (as in `mge.py`): its lanes must equal the one-device batch's (rtol 1e-8, the tolerance
+of the vmap check above), and the two programs are timed call by call in turn.
+"""
+sharding = util.sharded_vmap_batch(
+    log_likelihood_from_instance, vmapped, devices, reporting, repeats, rtol=1e-8
+)
 
 """
 __Static Memory Analysis__
@@ -393,6 +416,7 @@ summary = util.likelihood_summary(
     repeats=repeats,
     reporting=reporting,
     batch_size=batch_size,
+    sharding=sharding,
 )
 
 util.write_summary(

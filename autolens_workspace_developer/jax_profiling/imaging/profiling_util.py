@@ -6,6 +6,7 @@ Profiling Util: What The Imaging Profiling Scripts Share
 so the pieces that would otherwise be written out more than once live here:
 
 - a command line whose errors are one line long,
+- the devices a batch is sharded over (`--devices`; on a CPU, that many host devices are made),
 - the dataset (simulated on first use by `simulators/imaging.py`), masked and over-sampled,
 - the MGE lens model, the pixelized-source lens model and the point in parameter space every profile is
   evaluated at,
@@ -16,8 +17,8 @@ so the pieces that would otherwise be written out more than once live here:
 - the pytree helpers that address leaves by name,
 - a timer for JAX programs (lower / compile / first call / steady state),
 - the blocks `mge.py`, `pixelization.py` and `delaunay.py` all end with: the full pipeline checked against
-  `FitImaging`, the flat-vector comparison, the vmap batch, its static memory and the summary (table, JSON,
-  bar chart), parametrized by a `Reporting`.
+  `FitImaging`, the flat-vector comparison, the vmap batch, the same batch sharded over the devices, its static
+  memory and the summary (table, JSON, bar chart), parametrized by a `Reporting`.
 
 Everything that is part of *what a script measures* stays in the script, with its commentary.
 """
@@ -86,6 +87,71 @@ def _instrument(name: str) -> str:
             f"unknown instrument '{name}' (choose from {', '.join(INSTRUMENTS)})"
         )
     return name
+
+
+def add_devices_argument(parser: argparse.ArgumentParser):
+    parser.add_argument(
+        "--devices",
+        default=None,
+        type=_device_count,
+        help=(
+            "devices the vmap batch is sharded over (default: every device JAX sees; on a CPU, this many "
+            "host devices are made)"
+        ),
+    )
+
+
+def _device_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"invalid device count '{text}' (a whole number, 1 or more)")
+    return count
+
+
+"""
+__Devices__
+
+A batch of instances is sharded over `--devices` devices. A GPU machine has the devices it has; a CPU has one
+device unless JAX is told to split it into several host devices (`jax_num_cpu_devices`), and that can only be
+set before JAX starts its backend, i.e. before the first JAX computation or device query. The scripts import
+nothing that starts it (importing JAX, PyAuto and this module does not), so they call `use_devices` right after
+parsing their command line. The count is set through `jax.config`, not `XLA_FLAGS`, which a library imported
+before could have rewritten.
+"""
+
+
+def use_devices(requested: int = None) -> List:
+    """
+    The devices to shard over: the first `requested` of the devices JAX sees, or all of them (`requested` None).
+
+    With a count, JAX's CPU backend is set to make that many host devices first, so on a CPU the count is always
+    available. On another platform (GPU, TPU) a count above the devices there exits with a one-line error.
+    """
+    if requested is not None:
+        try:
+            jax.config.update("jax_num_cpu_devices", requested)
+        except RuntimeError:
+            raise SystemExit(
+                f"error: --devices {requested}: JAX's backend started before the device count could be set "
+                "(use_devices must come before any JAX computation)"
+            )
+
+    available = jax.devices()
+    platform = available[0].platform
+
+    if requested is not None and requested > len(available):
+        raise SystemExit(
+            f"error: --devices {requested}: only {len(available)} {platform} "
+            f"device{'s' if len(available) != 1 else ''} available"
+        )
+    devices = available if requested is None else available[:requested]
+
+    print("\n--- Devices ---")
+    print(f"  {len(devices)} of {len(available)} {platform} device(s): {', '.join(str(device) for device in devices)}")
+    return devices
 
 
 """
@@ -662,11 +728,13 @@ def vmap_batch(
     The lanes are compared with single calls of the full pipeline's program (`full`): pass `single_results` if
     the script made (and printed) them already, otherwise they are made and printed here, after the batch.
     Prints the batch's results and timings; the script asserts the agreement it needs. Returns the `time_jit`
-    record with `results`, `single_results`, `batch_time`, `per_call` and `speedup` (over the single JIT) added.
+    record with `batch` (the stacked instances), `results`, `single_results`, `batch_time`, `per_call` and
+    `speedup` (over the single JIT) added.
     """
     batch = stack_instances(instances)
 
     vmapped = time_jit(jax.vmap(log_likelihood_from_instance), batch, repeats=repeats)
+    vmapped["batch"] = batch
     vmapped["results"] = np.asarray(vmapped["result"])
     vmapped["batch_time"] = vmapped["steady_per_call_s"]
     vmapped["per_call"] = vmapped["batch_time"] / len(instances)
@@ -686,6 +754,193 @@ def vmap_batch(
         f"({vmapped['speedup']:.{reporting.speedup_digits}f}x the single JIT)"
     )
     return vmapped
+
+
+def batch_size_for(requested: int, devices: Sequence) -> int:
+    """
+    `requested` rounded up to a multiple of the number of `devices`, so a sharded batch splits evenly; a line
+    says so when it had to be rounded.
+    """
+    count = len(devices)
+    batch_size = -(-requested // count) * count
+    if batch_size != requested:
+        print(f"  batch size {requested} rounded up to {batch_size}, a multiple of the {count} devices")
+    return batch_size
+
+
+BATCH_AXIS = "batch"
+
+
+def batch_mesh(devices: Sequence) -> jax.sharding.Mesh:
+    """A 1-D mesh of `devices` whose one axis, "batch", a batch of instances is split along."""
+    return jax.sharding.Mesh(np.array(devices), (BATCH_AXIS,))
+
+
+def shard_batch(batch, mesh: jax.sharding.Mesh):
+    """
+    `batch` (stacked instances: every leaf has a leading batch axis) placed leaf by leaf over `mesh`, each leaf's
+    leading axis split along the mesh's "batch" axis: of B lanes, device i of N holds lanes
+    [i * B / N, (i + 1) * B / N) of every leaf.
+    """
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(BATCH_AXIS))
+    return jax.tree_util.tree_map(lambda leaf: jax.device_put(leaf, sharding), batch)
+
+
+def sharded_likelihood(log_likelihood_from_instance: Callable, mesh: jax.sharding.Mesh) -> Callable:
+    """
+    The vmapped likelihood run by every device of `mesh` on its own lanes of a batch sharded by `shard_batch`:
+    `jax.shard_map` of the `jax.vmap`, its input and output split along "batch".
+
+    Calling the jitted vmap itself on the sharded batch also works (XLA partitions it by the inputs' shardings)
+    and gives the same numbers, but the partitioner does not split every operation along the batch: it gathers
+    the batch onto every device for the PSF convolutions' FFTs, so each device computes them for all lanes,
+    and it adds a cross-device all-reduce to every iteration of the non-negative solver's loop (a batched loop
+    runs until its last lane has converged, so the devices must agree on when to stop). On a CPU, XLA aborts the
+    process when a device waits more than 10 s at such an all-reduce, which a Delaunay batch on a loaded 2-core
+    machine did. Mapped by shard, the program has no cross-device communication at all (`check_vma=False`: the
+    solver's loop carries values that differ by device).
+    """
+    spec = jax.sharding.PartitionSpec(BATCH_AXIS)
+    return jax.shard_map(
+        jax.vmap(log_likelihood_from_instance),
+        mesh=mesh,
+        in_specs=(spec,),
+        out_specs=spec,
+        check_vma=False,
+    )
+
+
+def sharded_vmap_batch(
+    log_likelihood_from_instance: Callable,
+    vmapped: Dict,
+    devices: Sequence,
+    reporting,
+    repeats: int,
+    rtol: float,
+) -> Dict:
+    """
+    The vmap batch of `vmap_batch` (its record `vmapped`) again, sharded over `devices`: the stacked instances
+    placed leaf by leaf over a 1-D mesh of the devices (`shard_batch`) and the vmapped likelihood jitted and
+    called on them, each device computing its own lanes (`sharded_likelihood`).
+
+    Its lanes are asserted to equal the one-device batch's to `rtol`, and the result is asserted to live on
+    every device. Then the one-device program and the sharded one are timed in turn, one call each, `repeats`
+    times (alternating which goes first), so a machine whose speed drifts slows both alike; the scaling
+    efficiency is the one-device time per point over the sharded time per point, over the number of devices
+    (1.0: perfect scaling).
+
+    With one device there is nothing to shard: the block gives the vmap batch's time for both and says so.
+    Returns the summary JSON's `sharding` block (`sharding_summary`).
+    """
+    print(f"\n--- vmap batch sharded over {len(devices)} device(s) ---")
+
+    batch = vmapped["batch"]
+    batch_size = len(vmapped["results"])
+
+    if len(devices) == 1:
+        note = "one device: nothing to shard; both times are the vmap batch's"
+        print(f"  {note}")
+        return sharding_summary(
+            devices,
+            batch_size,
+            per_point_1_device=vmapped["per_call"],
+            per_point_n_devices=vmapped["per_call"],
+            max_relative_difference=0.0,
+            note=note,
+        )
+
+    mesh = batch_mesh(devices)
+    sharded_batch = shard_batch(batch, mesh)
+    sharded = time_jit(sharded_likelihood(log_likelihood_from_instance, mesh), sharded_batch, repeats=0)
+    results = np.asarray(sharded["result"])
+    result_devices = len(sharded["result"].sharding.device_set)
+
+    width = reporting.results_width
+    print(f"  {'sharded ' + reporting.quantity + 's':<{width}} = {results}")
+    print(
+        f"  lower {sharded['lower_s']:.3f} s | compile {sharded['compile_s']:.3f} s | "
+        f"first {sharded['first_call_s']:.4f} s | result on {result_devices} devices"
+    )
+
+    assert result_devices == len(devices), (
+        f"the sharded batch's result lives on {result_devices} devices, not {len(devices)}"
+    )
+    np.testing.assert_allclose(
+        results,
+        vmapped["results"],
+        rtol=rtol,
+        err_msg="the sharded batch differs from the one-device batch",
+    )
+    max_relative_difference = float(np.max(np.abs(results / vmapped["results"] - 1.0)))
+    print(
+        f"  sharded batch matches the one-device batch (rtol {rtol_text(rtol)}; "
+        f"max relative difference {max_relative_difference:.1e})"
+    )
+
+    per_call = time_interleaved(
+        {
+            "1_device": (vmapped["jitted"], batch),
+            "n_devices": (sharded["jitted"], sharded_batch),
+        },
+        repeats=repeats,
+    )
+    block = sharding_summary(
+        devices,
+        batch_size,
+        per_point_1_device=None if per_call["1_device"] is None else per_call["1_device"] / batch_size,
+        per_point_n_devices=None if per_call["n_devices"] is None else per_call["n_devices"] / batch_size,
+        max_relative_difference=max_relative_difference,
+        partitioning="shard_map of the vmap, no cross-device communication",
+        lower_s=sharded["lower_s"],
+        compile_s=sharded["compile_s"],
+    )
+    if block["speedup"] is not None:
+        print(
+            f"  per point: 1 device {reporting.per_call(block['per_point_s_1_device'])} | "
+            f"{len(devices)} devices {reporting.per_call(block['per_point_s_n_devices'])} | "
+            f"speedup {block['speedup']:.2f}x | efficiency {block['efficiency']:.2f}"
+        )
+    return block
+
+
+def sharded_per_call(sharding: Dict) -> float:
+    """The sharded batch's time per point from a `sharding` block, None where nothing was sharded or timed."""
+    if sharding is None or sharding["devices"] == 1:
+        return None
+    return sharding["per_point_s_n_devices"]
+
+
+def sharding_summary(
+    devices: Sequence,
+    batch_size: int,
+    per_point_1_device: float = None,
+    per_point_n_devices: float = None,
+    max_relative_difference: float = None,
+    note: str = None,
+    **details,
+) -> Dict:
+    """
+    The summary JSON's `sharding` block: the per-point steady times on one device and on all of `devices`, the
+    speed-up and the scaling efficiency (speed-up / devices), the largest relative difference of a lane, and
+    `details` (how the program was partitioned, its lower and compile times). Times not measured are None
+    (`note` says why).
+    """
+    measured = per_point_1_device is not None and per_point_n_devices is not None
+    speedup = per_point_1_device / per_point_n_devices if measured else None
+    summary = {
+        "devices": len(devices),
+        "platform": devices[0].platform,
+        "batch_size": batch_size,
+        "per_point_s_1_device": per_point_1_device,
+        "per_point_s_n_devices": per_point_n_devices,
+        "speedup": speedup,
+        "efficiency": None if speedup is None else speedup / len(devices),
+        "max_relative_difference_sharded_vs_unsharded": max_relative_difference,
+        **details,
+    }
+    if note is not None:
+        summary["note"] = note
+    return summary
 
 
 def static_memory(compiled) -> Dict:
@@ -748,13 +1003,15 @@ def likelihood_summary(
     repeats: int,
     reporting,
     batch_size: int,
+    sharding: Dict = None,
     extra: Dict = None,
 ) -> Dict:
     """
-    Print the summary table (each step's steady-state time, their total, the full pipeline and the vmap
-    per-call time) and return the summary JSON: `vmap` is `vmap_summary`'s block, the figure of merit is stored
-    by where it came from (`FitImaging`, `step_by_step`, the `full` and `flat` programs) under e.g.
-    `log_evidence`, `pytree` is `pytree_summary`'s block and `extra` any blocks only this script has.
+    Print the summary table (each step's steady-state time, their total, the full pipeline, the vmap per-call
+    time and, where measured, the sharded batch's) and return the summary JSON: `vmap` is `vmap_summary`'s
+    block, the figure of merit is stored by where it came from (`FitImaging`, `step_by_step`, the `full` and
+    `flat` programs) under e.g. `log_evidence`, `pytree` is `pytree_summary`'s block, `sharding`
+    `sharded_vmap_batch`'s and `extra` any blocks only this script has.
     """
     version = al.__version__
     full_per_call = full["steady_per_call_s"]
@@ -762,10 +1019,13 @@ def likelihood_summary(
     step_total = sum(step_per_call.values())
     vmap_per_call = vmap["per_call"]
 
+    sharded_per_point = sharded_per_call(sharding)
+    sharded_label = "" if sharded_per_point is None else f"vmap on {sharding['devices']} devices (per call)"
+
     print("\n" + "=" * 70)
     print(f"JAX LIKELIHOOD FUNCTION SUMMARY - {instrument.upper()} - v{version}")
     print("=" * 70)
-    width = max(len(label) for label in step_per_call)
+    width = max(len(label) for label in [*step_per_call, sharded_label])
     for number, (label, per_call) in enumerate(step_per_call.items(), 1):
         print(f"  {number:>2}. {label:<{width}}  {per_call:>12.6f} s")
     print("-" * 70)
@@ -773,6 +1033,11 @@ def likelihood_summary(
     print(f"      {'Full pipeline (single JIT)':<{width}}  {full_per_call:>12.6f} s")
     if vmap_per_call is not None:
         print(f"      {f'vmap batch={batch_size} (per call)':<{width}}  {vmap_per_call:>12.6f} s")
+    if sharded_per_point is not None:
+        print(
+            f"      {sharded_label:<{width}}  {sharded_per_point:>12.6f} s  "
+            f"(efficiency {sharding['efficiency']:.2f})"
+        )
     print(f"      {'Full pipeline lower / compile':<{width}}  {full['lower_s']:.3f} s / {full['compile_s']:.3f} s")
     print("=" * 70)
 
@@ -789,6 +1054,7 @@ def likelihood_summary(
         "full_pipeline_first_call_s": full["first_call_s"],
         "flat_vector_pipeline": timings_only(flat),
         "vmap": vmap,
+        **({} if sharding is None else {"sharding": sharding}),
         reporting.quantity.replace(" ", "_"): {
             "fit_imaging_figure_of_merit": figure_of_merit,
             "step_by_step": step_by_step,
@@ -804,7 +1070,7 @@ def likelihood_summary(
 def write_summary(summary: Dict, stem: str, reporting, title: str, subtitle: str, **chart) -> Path:
     """
     Write `summary` to `results/<stem>.json` and its bar chart (`bar_chart`, with the full pipeline and, where
-    measured, the vmap per-call time as lines; `chart` passes on its size) to `results/<stem>.png`.
+    measured, the vmap and sharded per-call times as lines; `chart` passes on its size) to `results/<stem>.png`.
     """
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -828,6 +1094,18 @@ def write_summary(summary: Dict, stem: str, reporting, title: str, subtitle: str
                 vmap["per_call"],
                 f"vmap batch of {vmap['batch_size']}, per call: {reporting.chart_time(vmap['per_call'])}",
                 "#55A868",
+            )
+        )
+
+    sharding = summary.get("sharding")
+    sharded_per_point = sharded_per_call(sharding)
+    if sharded_per_point is not None:
+        lines.append(
+            (
+                sharded_per_point,
+                f"vmap batch sharded over {sharding['devices']} devices, per call: "
+                f"{reporting.chart_time(sharded_per_point)} (efficiency {sharding['efficiency']:.2f})",
+                "#8172B2",
             )
         )
 
@@ -974,6 +1252,24 @@ def time_jit(function: Callable, *args, repeats: int = 10) -> Dict:
         "compiled": compiled,
         "result": result,
     }
+
+
+def time_interleaved(programs: Dict[str, Tuple[Callable, object]], repeats: int) -> Dict[str, float]:
+    """
+    The mean steady time per call of each of `programs` (name: (jitted function, its argument)), called in
+    turn, one call each, `repeats` times, the order reversed every other round: a machine whose speed drifts
+    slows every program alike. The programs must have been called once already (compiled, first call done).
+    None for each with no repeats.
+    """
+    calls = {name: [] for name in programs}
+    names = list(programs)
+    for round_number in range(repeats):
+        for name in names if round_number % 2 == 0 else names[::-1]:
+            function, argument = programs[name]
+            start = time.perf_counter()
+            block(function(argument))
+            calls[name].append(time.perf_counter() - start)
+    return {name: sum(times) / len(times) if times else None for name, times in calls.items()}
 
 
 def timings_only(timing: Dict) -> Dict:
