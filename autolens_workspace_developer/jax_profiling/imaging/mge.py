@@ -16,6 +16,8 @@ What is measured:
    the per-step times are a guide, not a decomposition.
 2. The full pipeline compiled as one program, exactly as a non-linear search calls it.
 3. A `jax.vmap` batch of different model instances, and the static memory analysis of that batched program.
+   The same batch sharded over `--devices` devices, checked against the one-device batch and timed against it
+   (per-point times, speed-up and scaling efficiency).
 4. A likelihood scan over the Einstein radius: one `jax.vmap` over a single leaf chosen by its name.
 
 __Model Instances Are Pytrees__
@@ -36,6 +38,10 @@ Every JAX timing waits for its result with `block_until_ready()`.
 __Usage__
 
     python mge.py --instrument hst --repeats 10 --batch-size 3 --scan-points 21
+    python mge.py --devices 2 --repeats 2 --batch-size 4 --scan-points 3
+
+`--devices` defaults to every device JAX sees (one on a CPU); on a CPU, `--devices N` makes N host devices.
+The batch size is rounded up to a multiple of the device count.
 
 The dataset is simulated by `simulators/imaging.py` the first time an instrument is profiled. Results go to
 `results/mge_likelihood_summary_<instrument>_v<version>.json` with a bar chart beside it, and the Einstein
@@ -56,6 +62,7 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
+import argparse
 import time
 
 import jax.numpy as jnp
@@ -64,6 +71,7 @@ import numpy as np
 import autoarray as aa
 import autolens as al
 
+import gradients_util as grad_util
 import profiling_util as util
 
 """
@@ -71,13 +79,25 @@ __Command Line__
 
 `--repeats` sets how many calls each steady-state time averages over; the defaults keep a run on a 2-core
 laptop around a minute and a half for hst.
+
+`--devices` is acted on as soon as it is parsed: on a CPU the number of host devices can only be set before
+JAX's first computation (`profiling_util.use_devices`), and nothing above has run one.
 """
 parser = util.OneLineArgumentParser(description=__doc__.split("\n")[1])
 util.add_instrument_argument(parser)
 parser.add_argument("--repeats", type=int, default=10, help="steady-state calls timed per program (default 10)")
 parser.add_argument("--batch-size", type=int, default=3, help="instances in the vmap batch (default 3)")
 parser.add_argument("--scan-points", type=int, default=21, help="Einstein radii in the scan (default 21)")
+parser.add_argument(
+    "--gradient",
+    action=argparse.BooleanOptionalAction,
+    default=True,
+    help="time jax.grad of the likelihood, the Hessian and the 1-sigma errors by name (default: yes)",
+)
+util.add_devices_argument(parser)
 args = parser.parse_args()
+
+devices = util.use_devices(args.devices)
 
 instrument = args.instrument
 repeats = args.repeats
@@ -354,10 +374,12 @@ A batch is a single instance whose every leaf holds the batch's values: `tree_ma
 leaf by leaf. This works because instances of one model share a tree structure. The instances here are small
 random offsets from the reference, so each lane computes a different likelihood, and each must equal the
 single-instance program's result.
+
+The batch is split evenly over the devices below, so its size is rounded up to a multiple of their number.
 """
 print("\n--- vmap batch ---")
 
-batch_size = args.batch_size
+batch_size = util.batch_size_for(args.batch_size, devices)
 batch_instances = util.different_instances(model, vector, batch_size)
 
 vmapped = util.vmap_batch(log_likelihood_from_instance, batch_instances, full, reporting, repeats)
@@ -366,6 +388,19 @@ np.testing.assert_allclose(
     vmapped["results"], vmapped["single_results"], rtol=1e-10, err_msg="vmap differs from single calls"
 )
 print("  vmap matches single calls")
+
+"""
+__Sharded Batch__
+
+The same batch spread over the devices: every leaf of the stacked instance is placed with a `NamedSharding` that
+splits its batch axis over a one-axis mesh of the devices, and the vmapped likelihood, mapped over those shards
+with `jax.shard_map` and jitted, is called on it: each device computes its own lanes, with no communication
+between devices (`profiling_util.sharded_likelihood` says why not the jitted vmap alone). The lanes must equal
+the one-device batch's (rtol 1e-10), and the one-device and sharded programs are timed call by call in turn.
+"""
+sharding = util.sharded_vmap_batch(
+    log_likelihood_from_instance, vmapped, devices, reporting, repeats, rtol=1e-10
+)
 
 """
 __Static Memory Analysis__
@@ -437,6 +472,54 @@ if args.scan_points % 2 == 1:
     print("  the scan's middle point matches the single-instance likelihood")
 
 """
+__Gradient, Hessian And Errors By Name__
+
+`jax.jit(jax.grad(...))` of the same closure over the instance: one instance-shaped gradient, read by name, checked
+against fourth-order central differences of the jitted likelihood. The non-negative inversion is differentiated on
+its active set (the PyAutoArray series), so every component is finite. The instance is moved a little off the
+reference point, whose ell_comps are exactly 0 (a square root has no gradient there). The Hessian is finite
+differences of the compiled gradient (compiling `jax.hessian` through the whole likelihood takes too long on a
+CPU); the 1-sigma errors are the square roots of the diagonal of the inverse Fisher matrix (-Hessian).
+"""
+gradient_summary = None
+gradient_plot_path = None
+if args.gradient:
+    print("\n--- Gradient, Hessian and errors by name ---")
+    gradient_vector = util.jittered_vectors(vector, 2, scale=0.01, seed=1)[1]
+    gradient_instance = util.on_device(model.instance_from_vector(vector=list(gradient_vector)))
+
+    likelihood_at = util.time_jit(log_likelihood_from_instance, gradient_instance, repeats=repeats)
+    gradient_at = grad_util.time_gradient(log_likelihood_from_instance, gradient_instance, repeats=repeats)
+    gradient_by_name = grad_util.by_name(model, gradient_at["result"])
+    finite_differences = grad_util.finite_difference_gradient(
+        likelihood_at["jitted"], model, gradient_vector, step=2e-5
+    )
+    names = grad_util.parameter_names(model, gradient_instance)
+    hessian = grad_util.hessian_from_gradient_differences(
+        gradient_at["jitted"], model, gradient_vector, step=1e-4
+    )
+    errors = grad_util.errors_from_hessian(hessian, names)
+
+    gradient_summary = grad_util.gradient_summary(
+        likelihood_at, gradient_at, gradient_by_name, finite_differences, None, errors
+    )
+    grad_util.print_gradient_summary(gradient_summary)
+    assert gradient_summary["gradient_finite"], "the gradient has NaN / inf leaves"
+
+    scan_log_likelihood, scan_gradient, _ = grad_util.gradient_scan(
+        log_likelihood_from_instance, instance_jax, scanned_name, scan_values
+    )
+    gradient_plot_path = util.RESULTS_DIR / f"mge_einstein_radius_gradient_{instrument}_v{al.__version__}.png"
+    grad_util.plot_scan_with_gradient(
+        scan_values,
+        scan_log_likelihood,
+        scan_gradient,
+        gradient_plot_path,
+        truth=truth_einstein_radius,
+        title=f"log likelihood and jax.grad along {scanned_paths[0]} - {instrument.upper()}",
+    )
+
+"""
 __Summary__
 """
 version = al.__version__
@@ -454,6 +537,7 @@ summary = util.likelihood_summary(
     repeats=repeats,
     reporting=reporting,
     batch_size=batch_size,
+    sharding=sharding,
     extra={
         "einstein_radius_scan": {
             "leaf_path": scanned_paths[0],
@@ -465,6 +549,7 @@ summary = util.likelihood_summary(
             "compile_s": scan["compile_s"],
             "scan_time_s": scan["steady_per_call_s"],
         },
+        "gradient": gradient_summary,
     },
 )
 
