@@ -60,7 +60,6 @@ jax.config.update("jax_enable_x64", True)
 
 import json
 import statistics
-import time
 
 import jax.numpy as jnp
 import numpy as np
@@ -206,21 +205,22 @@ def compile_side(side):
 
 def time_alternately(results, order):
     """
-    Each side's compiled programs called in turn, one call at a time, `--repeats` times; each side's median
+    Each side's compiled programs called in turn (`util.interleaved_calls`), `--repeats` times; each side's median
     call per point. The compiled objects are called (not the jitted functions) because the caches were
     cleared between the two compiles.
     """
     for key in ("steady_per_call_s", "vmap_per_call_s"):
-        calls = {side: [] for side in order}
-        for _ in range(args.repeats if key in results[order[0]]["programs"] else 0):
+        if key not in results[order[0]]["programs"]:
             for side in order:
-                program, argument, points = results[side]["programs"][key]
-                start = time.perf_counter()
-                util.block(program(argument))
-                calls[side].append((time.perf_counter() - start) / points)
+                results[side][key] = None
+            continue
+        programs = {side: results[side]["programs"].pop(key) for side in order}
+        calls = util.interleaved_calls(
+            {side: (program, argument) for side, (program, argument, _) in programs.items()}, args.repeats
+        )
         for side in order:
-            results[side][key] = statistics.median(calls[side]) if calls[side] else None
-            results[side]["programs"].pop(key, None)
+            points = programs[side][2]
+            results[side][key] = statistics.median(calls[side]) / points
 
 
 def milliseconds(seconds):

@@ -1254,12 +1254,11 @@ def time_jit(function: Callable, *args, repeats: int = 10) -> Dict:
     }
 
 
-def time_interleaved(programs: Dict[str, Tuple[Callable, object]], repeats: int) -> Dict[str, float]:
+def interleaved_calls(programs: Dict[str, Tuple[Callable, object]], repeats: int) -> Dict[str, List[float]]:
     """
-    The mean steady time per call of each of `programs` (name: (jitted function, its argument)), called in
-    turn, one call each, `repeats` times, the order reversed every other round: a machine whose speed drifts
-    slows every program alike. The programs must have been called once already (compiled, first call done).
-    None for each with no repeats.
+    The time of every call of each of `programs` (name: (function, its argument)), called in turn, one call
+    each, `repeats` times, the order reversed every other round: a machine whose speed drifts slows every
+    program alike. The programs must have been called once already (compiled, first call done).
     """
     calls = {name: [] for name in programs}
     names = list(programs)
@@ -1269,6 +1268,12 @@ def time_interleaved(programs: Dict[str, Tuple[Callable, object]], repeats: int)
             start = time.perf_counter()
             block(function(argument))
             calls[name].append(time.perf_counter() - start)
+    return calls
+
+
+def time_interleaved(programs: Dict[str, Tuple[Callable, object]], repeats: int) -> Dict[str, float]:
+    """The mean steady time per call of each of `programs`, timed by `interleaved_calls`; None with no repeats."""
+    calls = interleaved_calls(programs, repeats)
     return {name: sum(times) / len(times) if times else None for name, times in calls.items()}
 
 
