@@ -6,8 +6,8 @@ of `jax_profiling/imaging/mge.py` (15 free parameters, 40 linear Gaussians shari
 centre and ell_comps priors):
 
 1. a jitted trivial function of the instance, called with the same instance every time
-   and with a fresh instance every call (as a fitting loop passes them), against the
-   same function of the flat vector;
+   and with a fresh instance every call (as a fitting loop passes them: each new to
+   JAX), against the same function of the flat vector;
 2. the floor: the same function of a tuple of 15 NumPy floats (the leaves an instance
    gives), what JAX itself costs to take 15 scalar leaves in, whatever the flatten does;
 3. a vector unflattened inside the trace (`tree_unflatten(treedef, v)`, a search handing
@@ -18,7 +18,7 @@ centre and ell_comps priors):
 The trivial function does almost no work, so what is timed is what JAX does per call to
 get the arguments in: flatten the pytree, check the cache key, move the leaves.
 
-Run: python PyAutoFit/benchmarks/pytree_overhead.py [--rounds N] [--calls N]
+Run: python PyAutoFit/benchmarks/pytree_overhead.py [--rounds N] [--calls N] [--fresh-calls N]
 Writes PyAutoFit/benchmarks/results/pytree_overhead.json.
 """
 import argparse
@@ -68,6 +68,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument(
+        "--fresh-calls", type=int, default=400,
+        help="fresh instances per round (each built by instance_from_vector, ~12 ms)",
+    )
     args = parser.parse_args()
 
     model = mge_model()
@@ -75,10 +79,18 @@ def main():
     instance = model.instance_from_vector(vector)
     jnp_vector = jnp.asarray(vector)
     rng = np.random.default_rng(1)
-    fresh = [
-        model.instance_from_vector(model.vector_from_unit_vector(rng.uniform(0.3, 0.7, model.prior_count)))
-        for _ in range(args.calls)
-    ]
+
+    def fresh_instances(count):
+        return [
+            model.instance_from_vector(
+                model.vector_from_unit_vector(rng.uniform(0.3, 0.7, model.prior_count))
+            )
+            for _ in range(count)
+        ]
+
+    # Each round's fresh instances are new to JAX, as a fitting loop's are: an
+    # instance flattened before is compared with what it held, not read again.
+    fresh = [fresh_instances(args.fresh_calls) for _ in range(args.rounds)]
     floats = tuple(np.float64(v) for v in vector)
 
     leaves, treedef = jax.tree_util.tree_flatten(instance)
@@ -98,7 +110,7 @@ def main():
         (f_unflatten, jnp_vector), (f_from_vector, jnp_vector),
     ):
         f(argument).block_until_ready()
-    for each in fresh:
+    for each in fresh_instances(3):
         f_instance(each)
     assert f_instance._cache_size() == 1, "every instance of the model shares one compile"
     assert float(f_unflatten(jnp_vector)) == float(f_from_vector(jnp_vector))
@@ -113,11 +125,11 @@ def main():
         "flatten_us": [],
         "unflatten_us": [],
     }
-    for _ in range(args.rounds):
-        arguments = iter(fresh)
+    for round_fresh in fresh:
+        arguments = iter(round_fresh)
         rounds["jit_same_instance_us"].append(per_call_us(f_instance, instance, args.calls))
         rounds["jit_fresh_instance_us"].append(
-            per_call_us(lambda _: f_instance(next(arguments)), None, args.calls)
+            per_call_us(lambda _: f_instance(next(arguments)), None, args.fresh_calls)
         )
         rounds["jit_vector_us"].append(per_call_us(f_vector, jnp_vector, args.calls))
         rounds["jit_floor_15_numpy_floats_us"].append(per_call_us(f_floats, floats, args.calls))
@@ -138,6 +150,7 @@ def main():
         "leaves": len(leaves),
         "rounds": args.rounds,
         "calls_per_round": args.calls,
+        "fresh_instances_per_round": args.fresh_calls,
         "median_us": medians,
         "ratio_same_instance_over_vector": medians["jit_same_instance_us"] / medians["jit_vector_us"],
         "ratio_fresh_instance_over_vector": medians["jit_fresh_instance_us"] / medians["jit_vector_us"],

@@ -252,18 +252,60 @@ def siblings_model(count=6):
         (lambda i: setattr(i.g5, "normalization", 7.0), r"g5\.normalization.*g0\.normalization"),
         (lambda i: setattr(i.g3, "sigma", 9.0), r"g3\.sigma.*constant"),
         (lambda i: setattr(i, "g2", Pair()), r"g2 is a Pair where its model built a Gaussian"),
+        (lambda i: vars(i.g4).update(centre=i.g0.centre + 1.0), r"g4\.centre.*g0\.centre"),
+        (
+            lambda i: setattr(i.g4, "__dict__", {**vars(i.g4), "centre": i.g0.centre + 1.0}),
+            r"g4\.centre.*g0\.centre",
+        ),
     ],
-    ids=["shared parameter", "second shared parameter", "constant", "swapped object"],
+    ids=[
+        "shared parameter", "second shared parameter", "constant", "swapped object",
+        "written into __dict__", "__dict__ replaced",
+    ],
 )
-def test_a_change_to_one_of_many_siblings_is_seen(change, message):
+@pytest.mark.parametrize("flattened_before", [1, 3], ids=["once", "again unchanged"])
+def test_a_change_to_one_of_many_siblings_is_seen(change, message, flattened_before):
+    # Flattened again unchanged, an instance is compared with what it held instead of
+    # being read (a jitted function called with the same instance): a change must
+    # still be seen.
     model = siblings_model()
     instance = model.instance_from_prior_medians()
-    assert len(jax.tree_util.tree_leaves(instance)) == model.prior_count == 2
+    for _ in range(flattened_before):
+        assert len(jax.tree_util.tree_leaves(instance)) == model.prior_count == 2
 
     change(instance)
 
     with pytest.raises(pytree.PytreeError, match=message):
         jax.tree_util.tree_leaves(instance)
+
+
+def test_an_instance_flattened_again_unchanged_is_not_read_again(monkeypatch):
+    model = shared_centre_model()
+    instance = model.instance_from_prior_medians()
+    f = jax.jit(lambda i: i.first.sigma + i.second.sigma)
+    f(instance), f(instance)  # read twice, the same: what it holds is kept
+    expected = tree_flatten(model.instance_from_prior_medians())
+    reads = []
+    blueprint = pytree._entry_of(instance)[1].blueprint
+    read = blueprint.read
+    monkeypatch.setattr(blueprint, "read", lambda obj: reads.append(1) or read(obj))
+
+    assert f(instance) == instance.first.sigma + instance.second.sigma
+    assert tree_flatten(instance) == expected
+    assert keystr(tree_flatten_with_path(instance)[0][0][0]) == ".first.centre"
+    assert reads == []
+
+    instance.second.sigma = 7.0  # a parameter set: read again
+    assert f(instance) == instance.first.sigma + 7.0
+    assert reads == [1]
+
+    # Another object that equals the old one is the same to JAX, as its aux data
+    # would be; what is then done to it is seen, as the comparison is made anew.
+    instance.first = copy.copy(instance.first)
+    f(instance), f(instance)
+    instance.first.sigma = 5.0
+    assert f(instance) == 12.0
+    assert f._cache_size() == 1
 
 
 def test_instances_made_any_way_share_one_treedef_and_one_compile():
@@ -624,11 +666,13 @@ def test_what_a_cached_jit_returns_carries_the_identity_of_this_calls_inputs():
     assert pickle.loads(pickle.dumps(same(second).a.id)) == second.a.id
 
 
-def test_a_constant_array_mutated_in_place_is_seen():
+@pytest.mark.parametrize("calls_before", [1, 3], ids=["once", "again unchanged"])
+def test_a_constant_array_mutated_in_place_is_seen(calls_before):
     model = af.Collection(gaussian=af.Model(af.ex.Gaussian), constant=np.arange(3.0))
     instance = model.instance_from_prior_medians()
     f = jax.jit(lambda i: i.constant.sum())
-    assert f(instance) == 3.0
+    for _ in range(calls_before):
+        assert f(instance) == 3.0
 
     instance.constant[0] = 10.0  # the model's array too: a new static value
 
