@@ -66,6 +66,17 @@ class Renamed:
         return self._b
 
 
+class Shadowed:
+    """A parameter kept in __dict__ under the name of a property that reads it scaled."""
+
+    def __init__(self, a=1.0):
+        self.__dict__["a"] = a
+
+    @property
+    def a(self):
+        return self.__dict__["a"] * 10.0
+
+
 class Slotted:
     __slots__ = ("x", "y", "__weakref__")
 
@@ -520,6 +531,15 @@ def test_parameters_stored_under_other_names_keep_their_values_in_jit():
     assert jax.jit(lambda i: i.radius)(instance) == 7.0
     assert jax.jit(lambda i: i.b)(instance) == 5.0
     assert [keystr(p) for p, _ in tree_flatten_with_path(instance)[0]] == [".r", ".b"]
+
+
+def test_a_parameter_shadowed_by_a_property_is_read_from_the_objects_dict():
+    # Attributes are read as such (`o.a`) only where that gives what __dict__ holds.
+    model = af.Collection(s=af.Model(Shadowed, a=af.UniformPrior(0.0, 10.0)))
+    instance = model.instance_from_vector([2.0])
+
+    assert tree_flatten(instance)[0] == [2.0]
+    assert jax.jit(lambda i: i.s.a)(instance) == 20.0
 
 
 def test_a_users_own_registration_works_in_either_order():
