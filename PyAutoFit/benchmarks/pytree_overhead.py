@@ -13,12 +13,17 @@ centre and ell_comps priors):
 3. a vector unflattened inside the trace (`tree_unflatten(treedef, v)`, a search handing
    its vector to a function that works on named objects) against
    `instance_from_vector(v, xp=jnp)` inside the trace (what `Fitness.call` does);
-4. `tree_flatten` and `tree_unflatten` of the instance.
+4. `tree_flatten` and `tree_unflatten` of the instance;
+5. one iteration of a fitting loop that gets a new NumPy vector and calls the jitted
+   function: with the vector itself, with `tree_unflatten(treedef, vector)` made eagerly,
+   and with `model.instance_from_vector(vector)` made eagerly (what building the instance
+   costs, against what passing it costs).
 
 The trivial function does almost no work, so what is timed is what JAX does per call to
 get the arguments in: flatten the pytree, check the cache key, move the leaves.
 
 Run: python PyAutoFit/benchmarks/pytree_overhead.py [--rounds N] [--calls N] [--fresh-calls N]
+     [--loop-calls N]
 Writes PyAutoFit/benchmarks/results/pytree_overhead.json.
 """
 import argparse
@@ -68,6 +73,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument(
+        "--loop-calls", type=int, default=50,
+        help="iterations per round of each fitting loop (vector -> instance -> jitted call)",
+    )
     parser.add_argument(
         "--fresh-calls", type=int, default=400,
         help="fresh instances per round (each built by instance_from_vector, ~12 ms)",
@@ -124,7 +133,19 @@ def main():
         "jit_instance_from_vector_in_trace_us": [],
         "flatten_us": [],
         "unflatten_us": [],
+        "loop_vector_us": [],
+        "loop_tree_unflatten_us": [],
+        "loop_instance_from_vector_us": [],
     }
+
+    def loop_us(step, calls):
+        """One iteration of a fitting loop: a new NumPy vector in, the jitted call out."""
+        units = rng.uniform(0.3, 0.7, (calls, model.prior_count))
+        vectors = [np.asarray(model.vector_from_unit_vector(u)) for u in units]
+        start = time.perf_counter()
+        for v in vectors:
+            step(v)
+        return (time.perf_counter() - start) / calls * 1e6
     for round_fresh in fresh:
         arguments = iter(round_fresh)
         rounds["jit_same_instance_us"].append(per_call_us(f_instance, instance, args.calls))
@@ -140,6 +161,13 @@ def main():
         rounds["flatten_us"].append(per_call_us(jax.tree_util.tree_flatten, instance, args.calls))
         rounds["unflatten_us"].append(
             per_call_us(lambda l: jax.tree_util.tree_unflatten(treedef, l), leaves, args.calls // 4)
+        )
+        rounds["loop_vector_us"].append(loop_us(f_vector, args.loop_calls))
+        rounds["loop_tree_unflatten_us"].append(
+            loop_us(lambda v: f_instance(jax.tree_util.tree_unflatten(treedef, list(v))), args.loop_calls)
+        )
+        rounds["loop_instance_from_vector_us"].append(
+            loop_us(lambda v: f_instance(model.instance_from_vector(v)), args.loop_calls)
         )
 
     medians = {key: statistics.median(values) for key, values in rounds.items()}

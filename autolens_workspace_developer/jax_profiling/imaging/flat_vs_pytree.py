@@ -59,6 +59,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import json
+import re
 import statistics
 
 import jax.numpy as jnp
@@ -111,12 +112,20 @@ parser.add_argument(
     help="also time the flat closure given its vector as separate scalar arguments",
 )
 parser.add_argument(
+    "--label",
+    default=None,
+    help="added to the results file name, to keep a run under other settings (e.g. XLA_FLAGS) apart",
+)
+parser.add_argument(
     "--vmap",
     action=argparse.BooleanOptionalAction,
     default=True,
     help="time the vmap batch (default: yes)",
 )
 args = parser.parse_args()
+
+if args.label is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", args.label):
+    parser.error(f"--label: '{args.label}' must be letters, digits, '_' or '-' (it names a file)")
 
 if args.model not in MODELS:
     parser.error(f"--model: unknown model '{args.model}' (choose from {', '.join(MODELS)})")
@@ -327,6 +336,7 @@ results = {
         ratios_of(tree_summary, summaries["flat_scalars"]) if args.scalar_control else None
     ),
     "autolens_version": al.__version__,
+    "xla_flags": os.environ.get("XLA_FLAGS"),
     "repeats": args.repeats,
     "batch_size": args.batch_size,
     "vmap_note": vmap_note,
@@ -359,6 +369,7 @@ for key in timing_keys:
 print("=" * 70)
 
 util.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-output_path = util.RESULTS_DIR / f"flat_vs_pytree_{args.model}_{args.instrument}.json"
+label = f"_{args.label}" if args.label else ""
+output_path = util.RESULTS_DIR / f"flat_vs_pytree_{args.model}_{args.instrument}{label}.json"
 output_path.write_text(json.dumps(results, indent=2))
 print(f"\n  results: {output_path}")
