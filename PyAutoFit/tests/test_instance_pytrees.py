@@ -603,24 +603,46 @@ def test_copies_and_pickles_keep_the_tree_and_its_one_compile(copied):
     assert jax.grad(lambda i: i.gaussian.sigma)(again).gaussian.sigma == 1.0
 
 
-def test_dropped_instances_free_their_arrays():
+@pytest.mark.parametrize("flattens", [1, 3], ids=["flattened once", "flattened again unchanged"])
+def test_dropped_instances_free_their_arrays(flattens):
     model = af.Collection(gaussian=af.Model(af.ex.Gaussian))
     array = np.ones(1000)
     instance = model.instance_from_vector([1.0, 2.0, 3.0])
     instance.gaussian.normalization = array  # an array leaf
-    jax.tree_util.tree_leaves(instance)
+    for _ in range(flattens):  # the third is compared with what the second kept
+        jax.tree_util.tree_leaves(instance)
     reference = weakref.ref(instance)
+    holder_reference = weakref.ref(instance.gaussian)
     before = len(pytree._built)
 
     del instance
     gc.collect()
 
-    assert reference() is None
+    assert reference() is None and holder_reference() is None
     assert len(pytree._built) < before
     burst = [model.instance_from_prior_medians() for _ in range(500)]
     del burst
     gc.collect()
     assert len(pytree._built) < before + 10
+
+
+def test_what_is_kept_of_instances_flattened_again_stays_bounded():
+    model = af.Collection(gaussian=af.Model(af.ex.Gaussian))
+    looped = model.instance_from_prior_medians()
+    looped.gaussian.owner = looped  # refers back: kept alive by what is kept of it
+    reference = weakref.ref(looped)
+    for _ in range(3):
+        jax.tree_util.tree_leaves(looped)
+    del looped
+
+    for _ in range(pytree._MAX_SEEN + 1):
+        instance = model.instance_from_prior_medians()
+        for _ in range(3):
+            jax.tree_util.tree_leaves(instance)
+    gc.collect()
+
+    assert len(pytree._with_seen) <= pytree._MAX_SEEN
+    assert reference() is None
 
 
 def test_the_layout_table_of_hand_built_objects_stays_bounded():
