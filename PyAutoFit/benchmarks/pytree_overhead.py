@@ -7,7 +7,8 @@ centre and ell_comps priors):
 
 1. a jitted trivial function of the instance, called with the same instance every time
    and with a fresh instance every call (as a fitting loop passes them: each new to
-   JAX), against the same function of the flat vector;
+   JAX, made by `instance_from_vector` or by `tree_unflatten(treedef, vector)`), against
+   the same function of the flat vector;
 2. the floor: the same function of a tuple of 15 NumPy floats (the leaves an instance
    gives), what JAX itself costs to take 15 scalar leaves in, whatever the flatten does;
 3. a vector unflattened inside the trace (`tree_unflatten(treedef, v)`, a search handing
@@ -127,6 +128,7 @@ def main():
     rounds = {
         "jit_same_instance_us": [],
         "jit_fresh_instance_us": [],
+        "jit_fresh_unflattened_instance_us": [],
         "jit_vector_us": [],
         "jit_floor_15_numpy_floats_us": [],
         "jit_unflatten_in_trace_us": [],
@@ -151,6 +153,14 @@ def main():
         rounds["jit_same_instance_us"].append(per_call_us(f_instance, instance, args.calls))
         rounds["jit_fresh_instance_us"].append(
             per_call_us(lambda _: f_instance(next(arguments)), None, args.fresh_calls)
+        )
+        made = [
+            jax.tree_util.tree_unflatten(treedef, list(np.asarray(model.vector_from_unit_vector(u))))
+            for u in rng.uniform(0.3, 0.7, (args.fresh_calls, model.prior_count))
+        ]
+        unflattened = iter(made)
+        rounds["jit_fresh_unflattened_instance_us"].append(
+            per_call_us(lambda _: f_instance(next(unflattened)), None, args.fresh_calls)
         )
         rounds["jit_vector_us"].append(per_call_us(f_vector, jnp_vector, args.calls))
         rounds["jit_floor_15_numpy_floats_us"].append(per_call_us(f_floats, floats, args.calls))
