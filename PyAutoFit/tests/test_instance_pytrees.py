@@ -319,26 +319,6 @@ def test_an_instance_flattened_again_unchanged_is_not_read_again(monkeypatch):
     assert f._cache_size() == 1
 
 
-def test_an_instance_unflattened_from_numbers_is_not_read_on_its_first_flatten(monkeypatch):
-    # A fitting loop can make its instances with tree_unflatten(treedef, vector):
-    # what such an instance holds is known when it is made.
-    model = shared_centre_model()
-    instance = model.instance_from_prior_medians()
-    leaves, treedef = tree_flatten(instance)
-    blueprint = pytree._entry_of(instance)[1].blueprint
-    reads = []
-    read = blueprint.read
-    monkeypatch.setattr(blueprint, "read", lambda obj: reads.append(1) or read(obj))
-
-    made = tree_unflatten(treedef, np.array(leaves) + 1.0)
-
-    assert tree_flatten(made) == (list(np.array(leaves) + 1.0), treedef)
-    assert reads == []
-    made.second.centre = made.first.centre + 1.0  # one copy of a shared prior
-    with pytest.raises(pytree.PytreeError, match=r"second\.centre.*first\.centre"):
-        tree_flatten(made)
-
-
 def test_instances_made_any_way_share_one_treedef_and_one_compile():
     model = shared_centre_model()
     made = [
