@@ -271,7 +271,7 @@ def test_the_gradient_by_mass_of_a_derived_kappa_s_is_the_flat_paths_and_finite_
     by_vector = jax.grad(lambda v: model.instance_from_vector(v, xp=jnp).mass.kappa_s)(
         jnp.asarray(vector)
     )
-    index = list(by_tree).index(("mass", "mass_at_200"))
+    index = list(by_tree).index("mass.mass_at_200")
     mass = vector[index]
     step = 1e-3 * mass
     eager = [
@@ -281,7 +281,40 @@ def test_the_gradient_by_mass_of_a_derived_kappa_s_is_the_flat_paths_and_finite_
         for sign in (1, -1)
     ]
 
-    gradient = float(by_tree[("mass", "mass_at_200")])
+    gradient = float(by_tree["mass.mass_at_200"])
     assert gradient != 0.0
     np.testing.assert_allclose([float(g) for g in by_tree.values()], by_vector, rtol=1e-10)
     assert gradient == pytest.approx((eager[0] - eager[1]) / (2 * step), rel=1e-4)
+
+
+def test_a_model_built_galaxy_keyed_dict_is_found_inside_jit_as_the_first_jax_call():
+    # A fresh interpreter: the galaxy's model is first flattened inside the trace.
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import autofit as af
+        import autogalaxy as ag
+        import jax
+
+        model = af.Collection(
+            lens=af.Model(ag.Galaxy, redshift=0.5, mass=ag.mp.IsothermalSph),
+            source=af.Model(ag.Galaxy, redshift=1.0, light=ag.lp.Gaussian),
+        )
+        instance = model.instance_from_prior_medians()
+        weights = {instance.lens: 2.0, instance.source: 3.0}
+
+        def f(instance):
+            return weights[instance.source] * instance.source.light.intensity
+
+        value = jax.jit(f)(instance)
+        assert float(value) == 3.0 * instance.source.light.intensity, value
+        print("ok")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "ok"
