@@ -36,20 +36,15 @@ __Names__
 """
 
 
-def path_name(path: Sequence) -> str:
-    """A model path as one dotted name: 'galaxies.lens.mass.einstein_radius'."""
-    return ".".join(str(step) for step in path)
-
-
 def short_name(name: str) -> str:
-    """The name without 'galaxies.' and the 'profile_list.0.' of a basis's shared priors, for printing."""
+    """The name without 'galaxies.' and the 'profile_list[0].' of a basis's shared priors, for printing."""
     name = name.replace("galaxies.", "", 1)
-    return name.replace(".profile_list.0.", ".")
+    return name.replace(".profile_list[0].", ".")
 
 
 def by_name(model, tree) -> Dict[str, float]:
     """An instance-shaped pytree (an instance, a gradient, a tangent) as {parameter name: float}."""
-    return {path_name(path): float(value) for path, value in af.values_by_path(model, tree).items()}
+    return {name: float(value) for name, value in af.values_by_path(model, tree).items()}
 
 
 def parameter_names(model, instance) -> List[str]:

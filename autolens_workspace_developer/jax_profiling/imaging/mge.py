@@ -138,10 +138,11 @@ for key, value in configuration.items():
 """
 __The Instance As A Pytree__
 
-`tree_flatten_with_path` shows what JAX sees. There are more leaves than free parameters: the 20 Gaussians of
-each MGE share one centre and one ell_comps prior, but each Gaussian holds its own copy of the value, so each
-copy is a leaf. Constants (the Gaussians' fixed sigmas, the redshifts) are not leaves: they are part of the
-tree's static structure.
+`tree_flatten_with_path` shows what JAX sees: one leaf per free parameter, in the order of the flat parameter
+vector, named by its model path (`galaxies.lens.mass.einstein_radius`). The 20 Gaussians of each MGE share one
+centre and one ell_comps prior, so those are one leaf each, put back into every Gaussian inside the trace.
+Constants (the Gaussians' fixed sigmas, the redshifts) are not leaves: they are part of the tree's static
+structure.
 
 That structure must not change between instances of the same model, or every new instance would compile
 again. Comparing the tree structures of two different instances checks it.
