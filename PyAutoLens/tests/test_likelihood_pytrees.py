@@ -253,3 +253,20 @@ def test_hand_built_tracers_with_the_default_cosmology_share_one_compile(true_tr
     # another cosmology is other static data: a compile of its own
     total(al.Tracer(galaxies=list(true_tracer.galaxies), cosmology=al.cosmo.FlatLambdaCDM(H0=70.0)))
     assert total._cache_size() == 2
+
+
+def test_ray_tracing_under_jit_takes_the_redshift_scaling_as_a_number(true_tracer, dataset):
+    # The angular diameter distances between planes depend on the redshifts alone, numbers here:
+    # computed in NumPy, not traced into the program for every plane and grid.
+    grid = dataset.grids.lp
+
+    def traced(tracer):
+        return tracer.traced_grid_2d_list_from(grid=grid, xp=jnp)[-1].array
+
+    program = jax.make_jaxpr(traced)(true_tracer).jaxpr
+    shapes = [tuple(getattr(v.aval, "shape", ())) for eqn in program.eqns for v in eqn.outvars]
+
+    np.testing.assert_allclose(
+        jax.jit(traced)(true_tracer), true_tracer.traced_grid_2d_list_from(grid=grid)[-1].array, rtol=1e-12
+    )
+    assert not any(8193 in shape for shape in shapes)  # no distance integral (8193 Simpson samples) traced
