@@ -591,26 +591,36 @@ def test_dropped_instances_and_models_are_freed():
     assert model_reference() is None
 
 
-def test_flatten_and_unflatten_are_thread_safe():
-    model = shared_centre_model()
-    instances = [model.instance_from_vector(vector_of(model, u)) for u in np.linspace(0.1, 0.9, 400)]
+def errors_in_threads(work, count):
+    """Run `work(k)` in `count` threads started together; the exceptions they raised."""
+    barrier = threading.Barrier(count)
     errors = []
 
-    def work():  # the blueprint is made by whichever thread comes first
+    def run(k):
+        barrier.wait()
         try:
-            for instance in instances:
-                leaves, treedef = tree_flatten(instance)
-                assert tree_unflatten(treedef, leaves) == instance
+            work(k)
         except Exception as e:  # noqa: BLE001 - collected for the assertion
             errors.append(e)
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return errors
 
-    assert errors == []
+
+def test_flatten_and_unflatten_are_thread_safe():
+    model = shared_centre_model()
+    instances = [model.instance_from_vector(vector_of(model, u)) for u in np.linspace(0.1, 0.9, 400)]
+
+    def work(_):  # the blueprint is made by whichever thread comes first
+        for instance in instances:
+            leaves, treedef = tree_flatten(instance)
+            assert tree_unflatten(treedef, leaves) == instance
+
+    assert errors_in_threads(work, 4) == []
 
 
 def test_identity_fields_come_back_as_the_instances_own():
@@ -852,24 +862,12 @@ def test_derived_attributes_read_in_many_threads_at_once():
     )
     treedef = jax.tree_util.tree_structure(model.instance_from_prior_medians())
     made = [tree_unflatten(treedef, [a, 2.0]) for a in np.linspace(1.0, 9.0, 64)]
-    barrier = threading.Barrier(8)
-    errors = []
 
     def work(k):
-        barrier.wait()
-        try:
-            for instance in made[k::8] + made:
-                assert instance.d.b == 2.0 * instance.d.a
-        except Exception as e:  # noqa: BLE001 - collected for the assertion
-            errors.append(e)
+        for instance in made[k::8] + made:
+            assert instance.d.b == 2.0 * instance.d.a
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert errors_in_threads(work, 8) == []
 
 
 def test_one_name_per_parameter_in_key_paths_values_by_path_and_errors():
