@@ -42,13 +42,19 @@ import autolens as al
 from autoarray.operators.convolver import ConvolverState
 import autogalaxy.profiles.light.linear.abstract as linear_profiles
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared profiling_util and gradients_util
+
+import imaging_util
 import profiling_util as util
 
-MODELS = {"mge": util.mge_model, "pixelization": util.rectangular_model}
+MODELS = {"mge": imaging_util.mge_model, "pixelization": imaging_util.rectangular_model}
 
 parser = util.OneLineArgumentParser(description=__doc__.split("\n")[1])
 parser.add_argument("--model", default="mge", help=f"the lens model: {', '.join(MODELS)} (default mge)")
-util.add_instrument_argument(parser)
+imaging_util.add_instrument_argument(parser)
 parser.add_argument("--repeats", type=int, default=10, help="steady calls timed per program, alternating (default 10)")
 parser.add_argument("--no-gradient", action="store_true", help="skip jit(grad) (its loop compile is the longest step)")
 args = parser.parse_args()
@@ -58,11 +64,11 @@ if args.model not in MODELS:
 """
 __Dataset, Model, Instance__
 """
-dataset = util.load_dataset(args.instrument)
+dataset = imaging_util.load_dataset(args.instrument)
 model = MODELS[args.model]()
-vector = util.reference_vector(model)
+vector = imaging_util.reference_vector(model)
 instance = util.on_device(model.instance_from_vector(vector=vector))
-likelihood = util.likelihood_function(dataset)
+likelihood = imaging_util.likelihood_function(dataset)
 
 """
 __The Two Sides__
@@ -144,7 +150,7 @@ likelihood_time = results["vectorised"]["likelihood"]["steady_per_call_s"]
 summary = {
     "model": args.model,
     "instrument": args.instrument,
-    "machine": util.configuration_of(dataset, args.instrument),
+    "machine": imaging_util.configuration_of(dataset, args.instrument),
     "log_likelihood": float(values["vectorised likelihood"]),
     "loop": results["loop"],
     "vectorised": results["vectorised"],
@@ -165,6 +171,6 @@ for what, ratio in ratios.items():
 for key in [k for k in summary if k.startswith("vectorised_")]:
     print(f"  {key}: {summary[key]:.2f}")
 
-out = util.RESULTS_DIR / f"basis_loop_vs_vectorised_{args.model}_{args.instrument}.json"
+out = imaging_util.RESULTS_DIR / f"basis_loop_vs_vectorised_{args.model}_{args.instrument}.json"
 out.write_text(json.dumps(summary, indent=2) + "\n")
 print(f"\n  results: {out}")

@@ -18,6 +18,10 @@ import sys
 import tempfile
 import time
 
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared profiling_util and gradients_util
+
 if "--child" in sys.argv:
     os.environ["JAX_ENABLE_X64"] = "True"
     import jax
@@ -26,20 +30,22 @@ if "--child" in sys.argv:
     jax.config.update("jax_compilation_cache_dir", sys.argv[sys.argv.index("--child") + 1])
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
+    import imaging_util
     import profiling_util as util
 
     instrument = sys.argv[sys.argv.index("--instrument") + 1]
-    dataset = util.load_dataset(instrument)
-    model = util.mge_model()
-    instance = util.on_device(model.instance_from_vector(vector=util.reference_vector(model)))
-    timing = util.time_jit(jax.grad(util.likelihood_function(dataset)), instance, repeats=0)
+    dataset = imaging_util.load_dataset(instrument)
+    model = imaging_util.mge_model()
+    instance = util.on_device(model.instance_from_vector(vector=imaging_util.reference_vector(model)))
+    timing = util.time_jit(jax.grad(imaging_util.likelihood_function(dataset)), instance, repeats=0)
     print(json.dumps(util.timings_only(timing)))
     sys.exit(0)
 
+import imaging_util
 import profiling_util as util
 
 parser = util.OneLineArgumentParser(description=__doc__.split("\n")[1])
-util.add_instrument_argument(parser)
+imaging_util.add_instrument_argument(parser)
 args = parser.parse_args()
 
 runs = []
@@ -58,6 +64,6 @@ with tempfile.TemporaryDirectory() as cache:
 
 summary = {"instrument": args.instrument, "first_run": runs[0], "second_run": runs[1],
            "compile_first_over_second": runs[0]["compile_s"] / runs[1]["compile_s"]}
-out = util.RESULTS_DIR / f"compilation_cache_mge_{args.instrument}.json"
+out = imaging_util.RESULTS_DIR / f"compilation_cache_mge_{args.instrument}.json"
 out.write_text(json.dumps(summary, indent=2) + "\n")
 print(f"\n  results: {out}")

@@ -40,7 +40,7 @@ argument per parameter) and computes what the flat vector does, so it separates 
 form of the arguments from what the pytree adds. On this project's CPU machine a program taking 15 scalar
 arguments ran 12-17% slower than the same program taking one vector; `flat_scalars` shows it.
 
-`--model` picks the model of `mge.py`, `pixelization.py` or `delaunay.py`, built by the same `profiling_util`
+`--model` picks the model of `mge.py`, `pixelization.py` or `delaunay.py`, built by the same `imaging_util`
 functions. `--no-vmap` skips the vmap batch (its fields are then `null`, with a note). Upstream's Delaunay
 script skipped it by default, its compile having taken over 20 minutes; over instances it compiles in seconds.
 """
@@ -69,6 +69,12 @@ import argparse
 
 import autolens as al
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared profiling_util and gradients_util
+
+import imaging_util
 import profiling_util as util
 
 """
@@ -77,19 +83,19 @@ __Command Line__
 
 
 def mge(dataset):
-    return util.mge_model(), util.likelihood_function(dataset)
+    return imaging_util.mge_model(), imaging_util.likelihood_function(dataset)
 
 
 def pixelization(dataset):
-    return util.rectangular_model(), util.likelihood_function(dataset)
+    return imaging_util.rectangular_model(), imaging_util.likelihood_function(dataset)
 
 
 def delaunay(dataset):
     """The Delaunay analysis holds the image-plane mesh, keyed by an instance's source galaxy and by its path."""
-    mesh_grid = util.delaunay_mesh_grid(dataset)
-    model = util.delaunay_model(mesh_grid)
-    instance = model.instance_from_vector(vector=util.reference_vector(model))
-    adapt_images = util.delaunay_adapt_images(instance, mesh_grid)
+    mesh_grid = imaging_util.delaunay_mesh_grid(dataset)
+    model = imaging_util.delaunay_model(mesh_grid)
+    instance = model.instance_from_vector(vector=imaging_util.reference_vector(model))
+    adapt_images = imaging_util.delaunay_adapt_images(instance, mesh_grid)
     analysis = al.AnalysisImaging(dataset=dataset, adapt_images=adapt_images, use_jax=True)
     return model, analysis.log_likelihood_function
 
@@ -102,7 +108,7 @@ parser.add_argument(
     default="mge",
     help=f"the lens model profiled: {', '.join(MODELS)} (default mge)",
 )
-util.add_instrument_argument(parser)
+imaging_util.add_instrument_argument(parser)
 parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
 parser.add_argument("--repeats", type=int, default=10, help="steady-state calls timed per program, alternating (default 10)")
 parser.add_argument("--batch-size", type=int, default=3, help="points in the vmap batch (default 3)")
@@ -138,13 +144,13 @@ if args.rounds < 1 or args.repeats < 1 or args.batch_size < 1:
 """
 __Dataset, Model And Inputs__
 
-Both sides get the same point (see `profiling_util.reference_vector`) and the same batch of nearby points,
+Both sides get the same point (see `imaging_util.reference_vector`) and the same batch of nearby points,
 once as vectors and once as instances. Inputs are put on the device before timing, as a search would.
 """
-dataset = util.load_dataset(args.instrument)
+dataset = imaging_util.load_dataset(args.instrument)
 model, likelihood = MODELS[args.model](dataset)
 
-vector = util.reference_vector(model)
+vector = imaging_util.reference_vector(model)
 batch_vectors = util.jittered_vectors(vector, args.batch_size)
 
 instance = model.instance_from_vector(vector=vector)
@@ -186,11 +192,11 @@ helpers inside the library) is reused.
 
 def closure_for(side):
     if side == "flat_vector":
-        return util.flat_vector_closure(model, likelihood)
+        return imaging_util.flat_vector_closure(model, likelihood)
     if side == "flat_scalars":
-        from_vector = util.flat_vector_closure(model, likelihood)
+        from_vector = imaging_util.flat_vector_closure(model, likelihood)
         return lambda scalars: from_vector(jnp.stack(scalars))
-    return util.pytree_closure(likelihood)
+    return imaging_util.pytree_closure(likelihood)
 
 
 def compile_side(side):
@@ -368,8 +374,8 @@ for key in timing_keys:
     print(f"  {key:<20}" + "".join(f"{cell:>18}" for cell in cells))
 print("=" * 70)
 
-util.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+imaging_util.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
 label = f"_{args.label}" if args.label else ""
-output_path = util.RESULTS_DIR / f"flat_vs_pytree_{args.model}_{args.instrument}{label}.json"
+output_path = imaging_util.RESULTS_DIR / f"flat_vs_pytree_{args.model}_{args.instrument}{label}.json"
 output_path.write_text(json.dumps(results, indent=2))
 print(f"\n  results: {output_path}")

@@ -68,10 +68,15 @@ import time
 import jax.numpy as jnp
 import numpy as np
 
-import autoarray as aa
 import autolens as al
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared profiling_util and gradients_util
+
 import gradients_util as grad_util
+import imaging_util
 import profiling_util as util
 
 """
@@ -84,7 +89,7 @@ laptop around a minute and a half for hst.
 JAX's first computation (`profiling_util.use_devices`), and nothing above has run one.
 """
 parser = util.OneLineArgumentParser(description=__doc__.split("\n")[1])
-util.add_instrument_argument(parser)
+imaging_util.add_instrument_argument(parser)
 parser.add_argument("--repeats", type=int, default=10, help="steady-state calls timed per program (default 10)")
 parser.add_argument("--batch-size", type=int, default=3, help="instances in the vmap batch (default 3)")
 parser.add_argument("--scan-points", type=int, default=21, help="Einstein radii in the scan (default 21)")
@@ -106,29 +111,29 @@ repeats = args.repeats
 __Dataset__
 
 The dataset is masked with a 3.5" circle and over-sampled adaptively around the lens centre (see
-`profiling_util.load_dataset`). Its size is what sets the run time.
+`imaging_util.load_dataset`). Its size is what sets the run time.
 """
 print(f"\n--- Dataset [{instrument}] ---")
 
-dataset = util.load_dataset(instrument)
-configuration = util.configuration_of(dataset, instrument)
+dataset = imaging_util.load_dataset(instrument)
+configuration = imaging_util.configuration_of(dataset, instrument)
 
 """
 __Model And Its Instance__
 
 The model is built with `af.Model` / `af.Collection`, as in any PyAutoLens fit. The instance every profile is
 evaluated at sits at the prior medians, with the lens mass and shear at the values the data was simulated
-with (`profiling_util.reference_vector`).
+with (`imaging_util.reference_vector`).
 """
 print("\n--- Model ---")
 
-model = util.mge_model()
-vector = util.reference_vector(model)
+model = imaging_util.mge_model()
+vector = imaging_util.reference_vector(model)
 instance = model.instance_from_vector(vector=vector)
 
 util.require_pytree(instance)
 
-configuration["linear_gaussians"] = util.linear_gaussian_count(instance)
+configuration["linear_gaussians"] = imaging_util.linear_gaussian_count(instance)
 
 print(f"  free parameters:  {model.total_free_parameters}")
 print(f"  linear Gaussians: {configuration['linear_gaussians']}")
@@ -147,7 +152,7 @@ structure.
 That structure must not change between instances of the same model, or every new instance would compile
 again. Comparing the tree structures of two different instances checks it.
 """
-leaf_paths, same_structure = util.one_structure_per_model(model, instance, vector)
+leaf_names, same_structure = util.one_structure_per_model(model, instance, vector)
 
 """
 Inputs to a compiled program are best already on the device, as a search would pass them. `on_device` maps
@@ -335,7 +340,7 @@ step_log_likelihood = float(
 
 print(f"\n  step-by-step log likelihood = {step_log_likelihood}")
 
-reporting = util.Reporting(
+reporting = imaging_util.Reporting(
     quantity="log likelihood", rtol=1e-8, quote_rtol=False, milliseconds=True, results_width=22
 )
 reporting.check(step_log_likelihood, figure_of_merit, "step-by-step")
@@ -351,10 +356,10 @@ This is the pattern to copy into new profiling scripts: write the closure over t
 (or `tree_map`-built batches of them) to `jax.jit` / `jax.vmap`, and pick out parameters by their key paths.
 Nothing in the script then depends on the order of the parameter vector.
 """
-likelihood = util.likelihood_function(dataset)
-log_likelihood_from_instance = util.pytree_closure(likelihood)
+likelihood = imaging_util.likelihood_function(dataset)
+log_likelihood_from_instance = imaging_util.pytree_closure(likelihood)
 
-full, full_log_likelihood = util.full_pipeline(
+full, full_log_likelihood = imaging_util.full_pipeline(
     log_likelihood_from_instance, instance_jax, figure_of_merit, reporting, repeats
 )
 
@@ -364,7 +369,7 @@ __Pytree Versus Flat Vector__
 The same likelihood through the flat-vector closure (`instance_from_vector` inside the trace, as `Fitness.call`
 does) must give the same number to rounding error: both build the same objects from the same values.
 """
-flat, flat_log_likelihood = util.compare_with_flat_vector(
+flat, flat_log_likelihood = imaging_util.compare_with_flat_vector(
     model, likelihood, vector, full_log_likelihood, reporting, repeats
 )
 
@@ -380,10 +385,10 @@ The batch is split evenly over the devices below, so its size is rounded up to a
 """
 print("\n--- vmap batch ---")
 
-batch_size = util.batch_size_for(args.batch_size, devices)
+batch_size = imaging_util.batch_size_for(args.batch_size, devices)
 batch_instances = util.different_instances(model, vector, batch_size)
 
-vmapped = util.vmap_batch(log_likelihood_from_instance, batch_instances, full, reporting, repeats)
+vmapped = imaging_util.vmap_batch(log_likelihood_from_instance, batch_instances, full, reporting, repeats)
 
 np.testing.assert_allclose(
     vmapped["results"], vmapped["single_results"], rtol=1e-10, err_msg="vmap differs from single calls"
@@ -396,10 +401,10 @@ __Sharded Batch__
 The same batch spread over the devices: every leaf of the stacked instance is placed with a `NamedSharding` that
 splits its batch axis over a one-axis mesh of the devices, and the vmapped likelihood, mapped over those shards
 with `jax.shard_map` and jitted, is called on it: each device computes its own lanes, with no communication
-between devices (`profiling_util.sharded_likelihood` says why not the jitted vmap alone). The lanes must equal
+between devices (`imaging_util.sharded_likelihood` says why not the jitted vmap alone). The lanes must equal
 the one-device batch's (rtol 1e-10), and the one-device and sharded programs are timed call by call in turn.
 """
-sharding = util.sharded_vmap_batch(
+sharding = imaging_util.sharded_vmap_batch(
     log_likelihood_from_instance, vmapped, devices, reporting, repeats, rtol=1e-10
 )
 
@@ -408,7 +413,7 @@ __Static Memory Analysis__
 
 XLA's own account of the batched program's buffers, read from the program compiled above.
 """
-memory_mb = util.static_memory(vmapped["compiled"])
+memory_mb = imaging_util.static_memory(vmapped["compiled"])
 
 """
 __Einstein Radius Scan__
@@ -425,27 +430,19 @@ mapping matrix, once for the whole scan.)
 print("\n--- Einstein radius scan ---")
 
 scanned_name = "einstein_radius"
-scanned_paths = util.paths_named(instance_jax, scanned_name)
-assert len(scanned_paths) == 1, f"expected one '{scanned_name}' leaf, found {scanned_paths}"
+scanned = util.leaf_named(instance_jax, scanned_name)
+scanned_leaf_name = [name for name, hit in zip(util.leaf_names(instance_jax), jax.tree_util.tree_leaves(scanned)) if hit][0]
 
 reference_einstein_radius = float(instance.galaxies.lens.mass.einstein_radius)
-truth_einstein_radius = float(util.simulator.true_tracer().galaxies[0].mass.einstein_radius)
+truth_einstein_radius = float(imaging_util.simulator.true_tracer().galaxies[0].mass.einstein_radius)
 
 scan_values = jnp.linspace(
     0.9 * reference_einstein_radius, 1.1 * reference_einstein_radius, args.scan_points
 )
 
 
-def is_scanned(path):
-    return util.parameter_name(path) == scanned_name
-
-
-scan_instance = jax.tree_util.tree_map_with_path(
-    lambda path, leaf: scan_values if is_scanned(path) else leaf, instance_jax
-)
-scan_in_axes = jax.tree_util.tree_map_with_path(
-    lambda path, leaf: 0 if is_scanned(path) else None, instance_jax
-)
+scan_instance = jax.tree_util.tree_map(lambda hit, leaf: scan_values if hit else leaf, scanned, instance_jax)
+scan_in_axes = jax.tree_util.tree_map(lambda hit: 0 if hit else None, scanned)
 
 scan = util.time_jit(
     jax.vmap(log_likelihood_from_instance, in_axes=(scan_in_axes,)),
@@ -455,7 +452,7 @@ scan = util.time_jit(
 scan_log_likelihoods = np.asarray(scan["result"])
 best_einstein_radius = float(scan_values[int(np.argmax(scan_log_likelihoods))])
 
-print(f"  scanned leaf: {scanned_paths[0]} over {args.scan_points} values")
+print(f"  scanned leaf: {scanned_leaf_name} over {args.scan_points} values")
 print(
     f"  lower {scan['lower_s']:.3f} s | compile {scan['compile_s']:.3f} s | "
     f"scan of {args.scan_points}: {scan['steady_per_call_s']:.3f} s"
@@ -491,11 +488,11 @@ if args.gradient:
 
     likelihood_at = util.time_jit(log_likelihood_from_instance, gradient_instance, repeats=repeats)
     gradient_at = grad_util.time_gradient(log_likelihood_from_instance, gradient_instance, repeats=repeats)
-    gradient_by_name = grad_util.by_name(model, gradient_at["result"])
+    gradient_by_name = util.values_by_name(gradient_at["result"])
     finite_differences = grad_util.finite_difference_gradient(
         likelihood_at["jitted"], model, gradient_vector, step=2e-5
     )
-    names = grad_util.parameter_names(model, gradient_instance)
+    names = util.leaf_names(gradient_instance)
     hessian = grad_util.hessian_from_gradient_differences(
         gradient_at["jitted"], model, gradient_vector, step=1e-4
     )
@@ -510,14 +507,14 @@ if args.gradient:
     scan_log_likelihood, scan_gradient, _ = grad_util.gradient_scan(
         log_likelihood_from_instance, instance_jax, scanned_name, scan_values
     )
-    gradient_plot_path = util.RESULTS_DIR / f"mge_einstein_radius_gradient_{instrument}_v{al.__version__}.png"
+    gradient_plot_path = imaging_util.RESULTS_DIR / f"mge_einstein_radius_gradient_{instrument}_v{al.__version__}.png"
     grad_util.plot_scan_with_gradient(
         scan_values,
         scan_log_likelihood,
         scan_gradient,
         gradient_plot_path,
         truth=truth_einstein_radius,
-        title=f"log likelihood and jax.grad along {scanned_paths[0]} - {instrument.upper()}",
+        title=f"log likelihood and jax.grad along {scanned_leaf_name} - {instrument.upper()}",
     )
 
 """
@@ -525,23 +522,23 @@ __Summary__
 """
 version = al.__version__
 
-summary = util.likelihood_summary(
+summary = imaging_util.likelihood_summary(
     instrument,
     configuration,
     steps,
     full,
     flat,
-    vmap=util.vmap_summary(batch_size, vmapped, memory_mb, reporting),
+    vmap=imaging_util.vmap_summary(batch_size, vmapped, memory_mb, reporting),
     figure_of_merit=figure_of_merit,
     step_by_step=step_log_likelihood,
-    pytree=util.pytree_summary(leaf_paths, model, same_structure),
+    pytree=imaging_util.pytree_summary(leaf_names, model, same_structure),
     repeats=repeats,
     reporting=reporting,
     batch_size=batch_size,
     sharding=sharding,
     extra={
         "einstein_radius_scan": {
-            "leaf_path": scanned_paths[0],
+            "leaf_path": scanned_leaf_name,
             "einstein_radius": [float(value) for value in scan_values],
             "log_likelihood": [float(value) for value in scan_log_likelihoods],
             "best_einstein_radius": best_einstein_radius,
@@ -560,7 +557,7 @@ __Plots__
 The bar chart shows each step's steady-state time, with the full pipeline and the vmap per-call time as
 lines; the scan plot shows the log likelihood against the Einstein radius.
 """
-util.write_summary(
+imaging_util.write_summary(
     summary,
     f"mge_likelihood_summary_{instrument}_v{version}",
     reporting,
@@ -587,14 +584,14 @@ axis.axvline(
 axis.set_xlabel("Einstein radius (arcsec)")
 axis.set_ylabel("log likelihood")
 axis.set_title(
-    f"One jax.vmap over the leaf {scanned_paths[0]}\n"
+    f"One jax.vmap over the leaf {scanned_leaf_name}\n"
     f"{args.scan_points} values, every other leaf broadcast - {instrument.upper()}",
     fontsize=10,
 )
 axis.legend()
 figure.tight_layout()
 
-scan_path = util.RESULTS_DIR / f"mge_einstein_radius_scan_{instrument}_v{version}.png"
+scan_path = imaging_util.RESULTS_DIR / f"mge_einstein_radius_scan_{instrument}_v{version}.png"
 figure.savefig(scan_path, dpi=150)
 plt.close(figure)
 print(f"  Einstein radius scan: {scan_path}")

@@ -62,6 +62,12 @@ import numpy as np
 
 import autolens as al
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared profiling_util and gradients_util
+
+import imaging_util
 import profiling_util as util
 
 """
@@ -72,7 +78,7 @@ One likelihood call costs of order a second on a 2-core CPU, so the default `--r
 `--devices` is acted on as soon as it is parsed, before JAX's first computation, as in `mge.py`.
 """
 parser = util.OneLineArgumentParser(description=__doc__.split("\n")[1])
-util.add_instrument_argument(parser)
+imaging_util.add_instrument_argument(parser)
 parser.add_argument("--repeats", type=int, default=3, help="steady-state calls timed per program (default 3)")
 parser.add_argument("--batch-size", type=int, default=3, help="instances in the vmap batch (default 3)")
 util.add_devices_argument(parser)
@@ -87,26 +93,26 @@ repeats = args.repeats
 __Dataset__
 
 Masked with a 3.5" circle; the lens light is over-sampled adaptively, the pixelization's grid is not (see
-`profiling_util.load_dataset`).
+`imaging_util.load_dataset`).
 """
 print(f"\n--- Dataset [{instrument}] ---")
 
-dataset = util.load_dataset(instrument)
-configuration = util.configuration_of(dataset, instrument)
+dataset = imaging_util.load_dataset(instrument)
+configuration = imaging_util.configuration_of(dataset, instrument)
 
 """
 __Model And Its Instance__
 
-The pixelization is built by hand and given to the model as a fixed object (`profiling_util.rectangular_model`,
+The pixelization is built by hand and given to the model as a fixed object (`imaging_util.rectangular_model`,
 which `flat_vs_pytree.py` uses too). The instance sits at the prior
-medians, with the lens mass and shear at the simulated values (`profiling_util.reference_vector`).
+medians, with the lens mass and shear at the simulated values (`imaging_util.reference_vector`).
 """
 print("\n--- Model ---")
 
-mesh_shape = util.RECTANGULAR_MESH_SHAPE
+mesh_shape = imaging_util.RECTANGULAR_MESH_SHAPE
 
-model = util.rectangular_model()
-vector = util.reference_vector(model)
+model = imaging_util.rectangular_model()
+vector = imaging_util.reference_vector(model)
 instance = model.instance_from_vector(vector=vector)
 
 util.require_pytree(instance)
@@ -124,7 +130,7 @@ __The Instance As A Pytree__
 One leaf per free parameter: the pixelization contributes none, its mesh shape and coefficient being static.
 Two different instances must share one tree structure, or each would compile again.
 """
-leaf_paths, same_structure = util.one_structure_per_model(model, instance, vector)
+leaf_names, same_structure = util.one_structure_per_model(model, instance, vector)
 
 instance_jax = util.on_device(instance)
 
@@ -169,7 +175,7 @@ __Per-Step JIT Profiling__
 The steps that depend on the model's parameters take the instance, tie it, and build the analysis's own
 `FitImaging` from it inside the trace (`analysis.fit_from`, with `xp=jnp`). A `FitImaging` computes lazily, so
 returning one of its properties compiles only the part of the likelihood that property needs. The other steps
-are linear algebra on the arrays the steps before produced (`profiling_util`'s pixelized-source functions).
+are linear algebra on the arrays the steps before produced (`imaging_util`'s pixelized-source functions).
 """
 print("\n" + "=" * 70)
 print("PER-STEP JIT PROFILING")
@@ -258,12 +264,12 @@ blurred = profile_step("Blurred mapping matrix", blurred_mapping_matrix, instanc
 __Steps 6 And 7: Data Vector (D) And Curvature Matrix (F)__
 """
 data_vector = profile_step(
-    "Data vector (D)", util.data_vector_from, blurred, profile_subtracted, noise_map
+    "Data vector (D)", imaging_util.data_vector_from, blurred, profile_subtracted, noise_map
 )
 
 
 def curvature_matrix_from(blurred, noise_map):
-    return util.curvature_matrix_from(blurred, noise_map, settings)
+    return imaging_util.curvature_matrix_from(blurred, noise_map, settings)
 
 
 curvature_matrix = profile_step(
@@ -294,7 +300,7 @@ The non-negative solution of (F + H) s = D.
 
 
 def reconstruction_from(data_vector, curvature_matrix, regularization):
-    return util.reconstruction_from(
+    return imaging_util.reconstruction_from(
         data_vector, curvature_matrix, regularization, ids_to_keep, settings
     )
 
@@ -307,13 +313,13 @@ reconstruction = profile_step(
 __Steps 10 And 11: Mapped Reconstruction And Log Evidence__
 """
 source_image = profile_step(
-    "Mapped reconstruction", util.mapped_reconstruction_from, blurred, reconstruction
+    "Mapped reconstruction", imaging_util.mapped_reconstruction_from, blurred, reconstruction
 )
 
 step_log_evidence = float(
     profile_step(
         "Log evidence",
-        util.log_evidence_from,
+        imaging_util.log_evidence_from,
         data,
         noise_map,
         lens_image,
@@ -326,7 +332,7 @@ step_log_evidence = float(
 
 print(f"\n  step-by-step log evidence = {step_log_evidence}")
 
-reporting = util.Reporting(
+reporting = imaging_util.Reporting(
     quantity="log evidence", rtol=1e-6, quote_rtol=True, milliseconds=False, results_width=19
 )
 reporting.check(step_log_evidence, figure_of_merit, "step-by-step")
@@ -337,12 +343,12 @@ steps = profile_step.steps
 __Full Pipeline JIT__
 
 `AnalysisImaging.log_likelihood_function` as one program, through the closure that takes the instance
-(`profiling_util.pytree_closure`).
+(`imaging_util.pytree_closure`).
 """
 likelihood = analysis.log_likelihood_function
-log_likelihood_from_instance = util.pytree_closure(likelihood)
+log_likelihood_from_instance = imaging_util.pytree_closure(likelihood)
 
-full, full_log_likelihood = util.full_pipeline(
+full, full_log_likelihood = imaging_util.full_pipeline(
     log_likelihood_from_instance, instance_jax, figure_of_merit, reporting, repeats
 )
 
@@ -352,7 +358,7 @@ __Pytree Versus Flat Vector__
 The same likelihood through `instance_from_vector` inside the trace, as `Fitness.call` does: the same objects
 from the same values, so the same number to rounding error.
 """
-flat, flat_log_likelihood = util.compare_with_flat_vector(
+flat, flat_log_likelihood = imaging_util.compare_with_flat_vector(
     model, likelihood, vector, full_log_likelihood, reporting, repeats
 )
 
@@ -366,10 +372,10 @@ number of devices, which the batch is split over below.
 """
 print("\n--- vmap batch ---")
 
-batch_size = util.batch_size_for(args.batch_size, devices)
+batch_size = imaging_util.batch_size_for(args.batch_size, devices)
 batch_instances = util.different_instances(model, vector, batch_size)
 
-vmapped = util.vmap_batch(log_likelihood_from_instance, batch_instances, full, reporting, repeats)
+vmapped = imaging_util.vmap_batch(log_likelihood_from_instance, batch_instances, full, reporting, repeats)
 compiles = full["jitted"]._cache_size()
 
 print(f"  programs compiled for {batch_size + 1} different instances: {compiles}")
@@ -387,7 +393,7 @@ The same batch with every leaf split along its batch axis over a one-axis mesh o
 computing its own lanes (as in `mge.py`): its lanes must equal the one-device batch's (rtol 1e-8, the tolerance
 of the vmap check above), and the two programs are timed call by call in turn.
 """
-sharding = util.sharded_vmap_batch(
+sharding = imaging_util.sharded_vmap_batch(
     log_likelihood_from_instance, vmapped, devices, reporting, repeats, rtol=1e-8
 )
 
@@ -396,30 +402,30 @@ __Static Memory Analysis__
 
 XLA's account of the batched program's buffers.
 """
-memory_mb = util.static_memory(vmapped["compiled"])
+memory_mb = imaging_util.static_memory(vmapped["compiled"])
 
 """
 __Summary__
 """
 version = al.__version__
 
-summary = util.likelihood_summary(
+summary = imaging_util.likelihood_summary(
     instrument,
     configuration,
     steps,
     full,
     flat,
-    vmap=util.vmap_summary(batch_size, vmapped, memory_mb, reporting),
+    vmap=imaging_util.vmap_summary(batch_size, vmapped, memory_mb, reporting),
     figure_of_merit=figure_of_merit,
     step_by_step=step_log_evidence,
-    pytree=util.pytree_summary(leaf_paths, model, same_structure, compiles),
+    pytree=imaging_util.pytree_summary(leaf_names, model, same_structure, compiles),
     repeats=repeats,
     reporting=reporting,
     batch_size=batch_size,
     sharding=sharding,
 )
 
-util.write_summary(
+imaging_util.write_summary(
     summary,
     f"pixelization_likelihood_summary_{instrument}_v{version}",
     reporting,

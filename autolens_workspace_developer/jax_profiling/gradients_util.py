@@ -4,7 +4,7 @@ Gradients, Hessians and 1-sigma errors of a JAX likelihood taken over a model in
 A model instance is a pytree whose leaves are the model's free parameters (one leaf per prior, in the order of
 the flat parameter vector), so:
 
-- `jax.grad(likelihood)(instance)` is an instance-shaped gradient, read by name with `af.values_by_path`,
+- `jax.grad(likelihood)(instance)` is an instance-shaped gradient, read by name with `profiling_util.values_by_name`,
 - the Hessian is taken over the same leaves laid out as a vector (`jax.hessian` of the likelihood of the
   instance rebuilt from that vector), and its rows and columns are named by the same paths,
 - the Fisher matrix is minus the Hessian of the log likelihood, and the 1-sigma errors are the square roots of
@@ -26,30 +26,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import autofit as af
-
 import profiling_util as util
 
 
 """
-__Names__
+__The Leaves As A Vector__
 """
-
-
-def short_name(name: str) -> str:
-    """The name without 'galaxies.' and the 'profile_list[0].' of a basis's shared priors, for printing."""
-    name = name.replace("galaxies.", "", 1)
-    return name.replace(".profile_list[0].", ".")
-
-
-def by_name(model, tree) -> Dict[str, float]:
-    """An instance-shaped pytree (an instance, a gradient, a tangent) as {parameter name: float}."""
-    return {name: float(value) for name, value in af.values_by_path(model, tree).items()}
-
-
-def parameter_names(model, instance) -> List[str]:
-    """The names of the free parameters, in the order of the instance's leaves (the flat vector's order)."""
-    return list(by_name(model, instance))
 
 
 def vector_function(likelihood: Callable, instance) -> Tuple[Callable, jnp.ndarray]:
@@ -95,7 +77,7 @@ def finite_difference_gradient(
         return float(likelihood(model.instance_from_vector(vector=list(v))))
 
     gradient = central_differences(value, vector, step)
-    names = parameter_names(model, model.instance_from_vector(vector=list(vector)))
+    names = util.leaf_names(model.instance_from_vector(vector=list(vector)))
     return dict(zip(names, gradient))
 
 
@@ -133,7 +115,7 @@ def time_hessian(likelihood: Callable, instance, repeats: int = 1) -> Dict:
     """
     The Hessian of `likelihood` over the instance's leaves, `jax.jit(jax.hessian(...))` (forward over reverse),
     timed as `profiling_util.time_jit` times the likelihood. `"result"` is the (n, n) matrix, in the order of
-    `parameter_names`.
+    `profiling_util.leaf_names`.
 
     Compiling forward over reverse through the whole MGE likelihood is slow on a CPU (over 9 minutes for the
     small PyAutoLens test dataset on 2 cores, not waited for); `hessian_from_gradient_differences` needs no
@@ -156,7 +138,7 @@ def hessian_from_gradient_differences(
 
     def value(v):
         tree = gradient(model.instance_from_vector(vector=list(v)))
-        return np.array([float(x) for x in af.values_by_path(model, tree).values()])
+        return np.array(list(util.values_by_name(tree).values()))
 
     return np.array(central_differences(value, vector, step)).T
 
@@ -208,21 +190,14 @@ def gradient_scan(likelihood: Callable, instance, name: str, values) -> Tuple[np
     leaf alone (the others are broadcast, `in_axes` None). Returns (log likelihoods, derivatives, timing).
     """
 
-    def is_scanned(path):
-        return util.parameter_name(path) == name
-
-    scanned = [path for path, _ in jax.tree_util.tree_flatten_with_path(instance)[0] if is_scanned(path)]
-    assert len(scanned) == 1, f"expected one '{name}' leaf, found {len(scanned)}"
-
+    scanned = util.leaf_named(instance, name)
     values = jnp.asarray(values)
-    scan_instance = jax.tree_util.tree_map_with_path(
-        lambda path, leaf: values if is_scanned(path) else leaf, instance
-    )
-    in_axes = jax.tree_util.tree_map_with_path(lambda path, leaf: 0 if is_scanned(path) else None, instance)
+    scan_instance = jax.tree_util.tree_map(lambda hit, leaf: values if hit else leaf, scanned, instance)
+    in_axes = jax.tree_util.tree_map(lambda hit: 0 if hit else None, scanned)
 
     def value_and_derivative(instance):
         value, gradient = jax.value_and_grad(likelihood)(instance)
-        derivative = [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(gradient)[0] if is_scanned(path)]
+        derivative = [leaf for hit, leaf in zip(jax.tree_util.tree_leaves(scanned), jax.tree_util.tree_leaves(gradient)) if hit]
         return value, derivative[0]
 
     timing = util.time_jit(jax.vmap(value_and_derivative, in_axes=(in_axes,)), scan_instance, repeats=1)
@@ -307,8 +282,9 @@ def gradient_summary(
     return summary
 
 
-def print_gradient_summary(summary: Dict, width: int = 38):
+def print_gradient_summary(summary: Dict):
     gradient = summary["gradient"]
+    width = max(len("parameter"), *map(len, summary["gradient_by_name"]))
     print(
         f"  grad: lower {gradient['lower_s']:.2f} s | compile {gradient['compile_s']:.2f} s | "
         f"steady {1e3 * gradient['steady_per_call_s']:.2f} ms "
@@ -320,7 +296,7 @@ def print_gradient_summary(summary: Dict, width: int = 38):
     for name, value in summary["gradient_by_name"].items():
         error = f"{relative[name]:.1e}" if name in relative else "-"
         sigma = f"{sigmas[name]:.3g}" if name in sigmas else "-"
-        print(f"  {short_name(name):<{width}} {value:>14.6g} {error:>15} {sigma:>11}")
+        print(f"  {name:<{width}} {value:>14.6g} {error:>15} {sigma:>11}")
     if "max_relative_error" in summary:
         print(f"  largest relative error vs central differences: {summary['max_relative_error']:.2e}")
     if "hessian_check" in summary:

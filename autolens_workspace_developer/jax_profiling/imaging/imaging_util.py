@@ -1,26 +1,22 @@
 """
-Profiling Util: What The Imaging Profiling Scripts Share
-========================================================
+Imaging Util: What The Imaging Profiling Scripts Share
+======================================================
 
-`mge.py`, `pixelization.py`, `delaunay.py` and `flat_vs_pytree.py` profile likelihoods on the same dataset,
-so the pieces that would otherwise be written out more than once live here:
+`mge.py`, `pixelization.py`, `delaunay.py` and the comparison scripts profile likelihoods of one imaging
+dataset, so what they would otherwise write out more than once lives here (how they time and name things is
+the ground floor, `../profiling_util.py`):
 
-- a command line whose errors are one line long,
-- the devices a batch is sharded over (`--devices`; on a CPU, that many host devices are made),
-- the dataset (simulated on first use by `simulators/imaging.py`), masked and over-sampled,
-- the MGE lens model, the pixelized-source lens model and the point in parameter space every profile is
+- the instrument argument and the dataset (simulated on first use by `simulators/imaging.py`), masked and
+  over-sampled,
+- the MGE lens model, the pixelized-source lens models and the point in parameter space every profile is
   evaluated at,
 - the linear algebra of a pixelized source (data vector to log evidence), which `pixelization.py` and
   `delaunay.py` both time step by step,
 - the likelihood, as PyAutoLens computes it inside a non-linear search, and its two closures: the
   flat-vector one a `Fitness` object builds today and the pytree one new scripts should use,
-- the pytree helpers that address leaves by name,
-- a timer for JAX programs (lower / compile / first call / steady state),
 - the blocks `mge.py`, `pixelization.py` and `delaunay.py` all end with: the full pipeline checked against
   `FitImaging`, the flat-vector comparison, the vmap batch, the same batch sharded over the devices, its static
   memory and the summary (table, JSON, bar chart), parametrized by a `Reporting`.
-
-Everything that is part of *what a script measures* stays in the script, with its commentary.
 """
 
 import os
@@ -31,10 +27,9 @@ os.environ["JAX_ENABLE_X64"] = "True"
 
 import argparse
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -45,6 +40,7 @@ jax.config.update("jax_enable_x64", True)
 import autofit as af
 import autolens as al
 
+import profiling_util as util
 from simulators import imaging as simulator
 
 SCRIPT_DIR = Path(__file__).resolve().parent
@@ -54,22 +50,6 @@ INSTRUMENTS = simulator.INSTRUMENTS
 MASK_RADIUS = simulator.MASK_RADIUS
 
 GAUSSIANS_PER_GALAXY = 20
-
-
-"""
-__Command Line__
-"""
-
-
-class OneLineArgumentParser(argparse.ArgumentParser):
-    """
-    An `ArgumentParser` whose errors are a single line (no usage block), e.g.
-
-        mge.py: error: argument --instrument: invalid choice: 'foo' (choose from euclid, hst, jwst, ao)
-    """
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def add_instrument_argument(parser: argparse.ArgumentParser):
@@ -88,70 +68,6 @@ def _instrument(name: str) -> str:
         )
     return name
 
-
-def add_devices_argument(parser: argparse.ArgumentParser):
-    parser.add_argument(
-        "--devices",
-        default=None,
-        type=_device_count,
-        help=(
-            "devices the vmap batch is sharded over (default: every device JAX sees; on a CPU, this many "
-            "host devices are made)"
-        ),
-    )
-
-
-def _device_count(text: str) -> int:
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"invalid device count '{text}' (a whole number, 1 or more)")
-    return count
-
-
-"""
-__Devices__
-
-A batch of instances is sharded over `--devices` devices. A GPU machine has the devices it has; a CPU has one
-device unless JAX is told to split it into several host devices (`jax_num_cpu_devices`), and that can only be
-set before JAX starts its backend, i.e. before the first JAX computation or device query. The scripts import
-nothing that starts it (importing JAX, PyAuto and this module does not), so they call `use_devices` right after
-parsing their command line. The count is set through `jax.config`, not `XLA_FLAGS`, which a library imported
-before could have rewritten.
-"""
-
-
-def use_devices(requested: int = None) -> List:
-    """
-    The devices to shard over: the first `requested` of the devices JAX sees, or all of them (`requested` None).
-
-    With a count, JAX's CPU backend is set to make that many host devices first, so on a CPU the count is always
-    available. On another platform (GPU, TPU) a count above the devices there exits with a one-line error.
-    """
-    if requested is not None:
-        try:
-            jax.config.update("jax_num_cpu_devices", requested)
-        except RuntimeError:
-            raise SystemExit(
-                f"error: --devices {requested}: JAX's backend started before the device count could be set "
-                "(use_devices must come before any JAX computation)"
-            )
-
-    available = jax.devices()
-    platform = available[0].platform
-
-    if requested is not None and requested > len(available):
-        raise SystemExit(
-            f"error: --devices {requested}: only {len(available)} {platform} "
-            f"device{'s' if len(available) != 1 else ''} available"
-        )
-    devices = available if requested is None else available[:requested]
-
-    print("\n--- Devices ---")
-    print(f"  {len(devices)} of {len(available)} {platform} device(s): {', '.join(str(device) for device in devices)}")
-    return devices
 
 
 """
@@ -368,17 +284,6 @@ def reference_vector(model: af.Collection) -> np.ndarray:
     )
 
 
-def jittered_vectors(vector: np.ndarray, total: int, scale: float = 0.005, seed: int = 1):
-    """
-    `total` nearby parameter vectors: the first is `vector` itself, the others are small, seeded random
-    offsets from it, so a batch holds genuinely different instances.
-    """
-    rng = np.random.default_rng(seed)
-    return [vector] + [
-        vector + scale * rng.standard_normal(vector.shape) for _ in range(total - 1)
-    ]
-
-
 def linear_gaussian_count(instance) -> int:
     """
     The number of linear Gaussians whose intensities the inversion solves for.
@@ -517,89 +422,6 @@ def log_evidence_from(
     )
 
 
-class StepProfiler:
-    """
-    Compiles and times one step of a likelihood at a time (`time_jit`), printing a line per step and keeping
-    every record, in order, in `steps`.
-    """
-
-    def __init__(self, repeats: int, label_width: int = 34):
-        self.repeats = repeats
-        self.label_width = label_width
-        self.steps = {}
-
-    def __call__(self, label: str, function: Callable, *inputs):
-        timing = time_jit(function, *inputs, repeats=self.repeats)
-        self.steps[label] = timing
-        print(
-            f"  {label:<{self.label_width}} lower {timing['lower_s']:.3f} s | compile {timing['compile_s']:.3f} s | "
-            f"first {timing['first_call_s']:.4f} s | steady {timing['steady_per_call_s'] * 1e3:.3f} ms"
-        )
-        return timing["result"]
-
-
-def memory_mb(compiled) -> Dict:
-    """XLA's static account of a compiled program's buffers, in MB (None where the backend gives none)."""
-    memory = compiled.memory_analysis()
-    if memory is None:
-        return None
-    sizes = {
-        "argument": memory.argument_size_in_bytes / 1024**2,
-        "output": memory.output_size_in_bytes / 1024**2,
-        "temp": memory.temp_size_in_bytes / 1024**2,
-        "generated_code": memory.generated_code_size_in_bytes / 1024**2,
-    }
-    sizes["total"] = sizes["argument"] + sizes["output"] + sizes["temp"]
-    return sizes
-
-
-def bar_chart(
-    path: Path,
-    step_per_call: Dict,
-    lines: Sequence,
-    title: str,
-    subtitle: str,
-    height: float = 6,
-    legend_offset: float = -0.12,
-):
-    """
-    A horizontal bar per step (steady-state time per call), with `lines` as (seconds, label, colour)
-    vertical lines for the full pipeline and the vmap per-call time; `height` (inches) and `legend_offset`
-    (the legend's place below the axes) fit the number of steps.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = list(step_per_call)
-    times = list(step_per_call.values())
-
-    figure, axis = plt.subplots(figsize=(10, height))
-    bars = axis.barh(range(len(labels)), times, color="#4C72B0", height=0.6)
-    for bar, seconds in zip(bars, times):
-        axis.text(
-            bar.get_width() + max(times) * 0.01,
-            bar.get_y() + bar.get_height() / 2,
-            f"{seconds * 1e3:.3f} ms",
-            va="center",
-            fontsize=9,
-        )
-    for seconds, label, colour in lines:
-        axis.axvline(seconds, color=colour, linestyle="--", label=label)
-    axis.set_yticks(range(len(labels)))
-    axis.set_yticklabels(labels)
-    axis.invert_yaxis()
-    axis.set_xlabel("steady-state time per call (s)")
-    figure.suptitle(title, fontweight="bold")
-    axis.set_title(subtitle, fontsize=9)
-    axis.legend(loc="upper center", bbox_to_anchor=(0.5, legend_offset), ncol=1, fontsize=9)
-    axis.margins(x=0.2)
-    figure.tight_layout()
-    figure.savefig(path, dpi=150)
-    plt.close(figure)
-
-
 """
 __What Every Profile Reports__
 
@@ -652,14 +474,8 @@ class Reporting:
         )
         print(
             "  matches FitImaging.figure_of_merit"
-            + (f" (rtol {rtol_text(self.rtol)})" if self.quote_rtol else "")
+            + (f" (rtol {util.rtol_text(self.rtol)})" if self.quote_rtol else "")
         )
-
-
-def rtol_text(rtol: float) -> str:
-    """A tolerance as the scripts print it: 1e-6, not Python's 1e-06."""
-    mantissa, exponent = f"{rtol:.0e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
 
 
 def full_pipeline(log_likelihood_from_instance: Callable, instance, figure_of_merit: float, reporting, repeats: int):
@@ -671,7 +487,7 @@ def full_pipeline(log_likelihood_from_instance: Callable, instance, figure_of_me
     print("FULL-PIPELINE JIT")
     print("=" * 70)
 
-    full = time_jit(log_likelihood_from_instance, instance, repeats=repeats)
+    full = util.time_jit(log_likelihood_from_instance, instance, repeats=repeats)
     value = float(full["result"])
 
     print(
@@ -688,7 +504,7 @@ def compare_with_flat_vector(model, likelihood: Callable, vector, pytree_value: 
     Compile and time the same likelihood through the flat-vector closure (`flat_vector_closure`) and assert it
     gives the pytree pipeline's `pytree_value` to rtol 1e-10. Returns the `time_jit` record and its value.
     """
-    flat = time_jit(flat_vector_closure(model, likelihood), jnp.asarray(vector), repeats=repeats)
+    flat = util.time_jit(flat_vector_closure(model, likelihood), jnp.asarray(vector), repeats=repeats)
     value = float(flat["result"])
 
     print(
@@ -704,14 +520,6 @@ def compare_with_flat_vector(model, likelihood: Callable, vector, pytree_value: 
     )
     print("  pytree pipeline matches the flat-vector pipeline (rtol 1e-10)")
     return flat, value
-
-
-def different_instances(model, vector, total: int) -> List:
-    """`total` instances a little way from `vector` (`jittered_vectors`), on the device."""
-    return [
-        on_device(model.instance_from_vector(vector=jittered))
-        for jittered in jittered_vectors(vector, total)
-    ]
 
 
 def vmap_batch(
@@ -731,9 +539,9 @@ def vmap_batch(
     record with `batch` (the stacked instances), `results`, `single_results`, `batch_time`, `per_call` and
     `speedup` (over the single JIT) added.
     """
-    batch = stack_instances(instances)
+    batch = util.stack_instances(instances)
 
-    vmapped = time_jit(jax.vmap(log_likelihood_from_instance), batch, repeats=repeats)
+    vmapped = util.time_jit(jax.vmap(log_likelihood_from_instance), batch, repeats=repeats)
     vmapped["batch"] = batch
     vmapped["results"] = np.asarray(vmapped["result"])
     vmapped["batch_time"] = vmapped["steady_per_call_s"]
@@ -851,7 +659,7 @@ def sharded_vmap_batch(
 
     mesh = batch_mesh(devices)
     sharded_batch = shard_batch(batch, mesh)
-    sharded = time_jit(sharded_likelihood(log_likelihood_from_instance, mesh), sharded_batch, repeats=0)
+    sharded = util.time_jit(sharded_likelihood(log_likelihood_from_instance, mesh), sharded_batch, repeats=0)
     results = np.asarray(sharded["result"])
     result_devices = len(sharded["result"].sharding.device_set)
 
@@ -873,11 +681,11 @@ def sharded_vmap_batch(
     )
     max_relative_difference = float(np.max(np.abs(results / vmapped["results"] - 1.0)))
     print(
-        f"  sharded batch matches the one-device batch (rtol {rtol_text(rtol)}; "
+        f"  sharded batch matches the one-device batch (rtol {util.rtol_text(rtol)}; "
         f"max relative difference {max_relative_difference:.1e})"
     )
 
-    per_call = time_interleaved(
+    per_call = util.time_interleaved(
         {
             "1_device": (vmapped["jitted"], batch),
             "n_devices": (sharded["jitted"], sharded_batch),
@@ -947,7 +755,7 @@ def static_memory(compiled) -> Dict:
     """Print `memory_mb` of a compiled vmap batch, one buffer kind a line, and return it."""
     print("\n--- Static memory analysis (vmap batch) ---")
 
-    sizes = memory_mb(compiled)
+    sizes = util.memory_mb(compiled)
     if sizes is None:
         print("  not available on this backend")
     else:
@@ -977,16 +785,16 @@ def vmap_summary(batch_size: int, vmapped: Dict, memory: Dict, reporting, note: 
     return summary
 
 
-def pytree_summary(leaf_paths: List[str], model, same_structure: bool, compiles: int = None) -> Dict:
+def pytree_summary(leaf_names: List[str], model, same_structure: bool, compiles: int = None) -> Dict:
     """The summary JSON's `pytree` block; `compiles` (programs compiled for different instances) where counted."""
     summary = {
-        "leaf_count": len(leaf_paths),
+        "leaf_count": len(leaf_names),
         "free_parameters": model.total_free_parameters,
         "same_structure_across_instances": bool(same_structure),
     }
     if compiles is not None:
         summary["compiles_for_different_instances"] = compiles
-    summary["leaf_paths"] = leaf_paths
+    summary["leaf_names"] = leaf_names
     return summary
 
 
@@ -1046,13 +854,13 @@ def likelihood_summary(
         "instrument": instrument,
         "configuration": configuration,
         "steps": step_per_call,
-        "step_timings": {label: timings_only(timing) for label, timing in steps.items()},
+        "step_timings": {label: util.timings_only(timing) for label, timing in steps.items()},
         "total_step_by_step": step_total,
         "full_pipeline_single_jit": full_per_call,
         "full_pipeline_lower_s": full["lower_s"],
         "full_pipeline_compile_s": full["compile_s"],
         "full_pipeline_first_call_s": full["first_call_s"],
-        "flat_vector_pipeline": timings_only(flat),
+        "flat_vector_pipeline": util.timings_only(flat),
         "vmap": vmap,
         **({} if sharding is None else {"sharding": sharding}),
         reporting.quantity.replace(" ", "_"): {
@@ -1110,173 +918,7 @@ def write_summary(summary: Dict, stem: str, reporting, title: str, subtitle: str
         )
 
     chart_path = RESULTS_DIR / f"{stem}.png"
-    bar_chart(chart_path, summary["steps"], lines=lines, title=title, subtitle=subtitle, **chart)
+    util.bar_chart(chart_path, summary["steps"], lines=lines, title=title, subtitle=subtitle, **chart)
     print(f"  bar chart: {chart_path}")
     return chart_path
 
-
-"""
-__Pytrees__
-"""
-
-
-def require_pytree(instance):
-    """
-    Exit with a one-line message if this autofit does not make model instances JAX pytrees.
-
-    A class JAX does not know is a single opaque leaf: `tree_leaves(instance)` is then `[instance]`.
-    """
-    leaves = jax.tree_util.tree_leaves(instance)
-    if len(leaves) == 1 and leaves[0] is instance:
-        raise SystemExit(
-            f"error: {type(instance).__name__} is not a JAX pytree with this autofit "
-            f"({af.__version__} at {Path(af.__file__).parent}); the pytree profiles need the patched stack"
-        )
-
-
-def on_device(instance):
-    """The same instance with every leaf a JAX array, as a search would hand it to a compiled program."""
-    return jax.tree_util.tree_map(jnp.asarray, instance)
-
-
-def key_name(key) -> str:
-    """The name of one step of a key path: an attribute, a dictionary key or a sequence index."""
-    for attribute in ("name", "key", "idx"):
-        if hasattr(key, attribute):
-            return str(getattr(key, attribute))
-    return str(key)
-
-
-def parameter_name(path) -> str:
-    """
-    The last name of a leaf's model path: 'einstein_radius' for `.galaxies.lens.mass.einstein_radius`. A leaf of
-    a model instance has one key, its whole model path (`GetAttrKey('galaxies.lens.mass.einstein_radius')`).
-    """
-    return key_name(path[-1]).split(".")[-1]
-
-
-def leaf_paths(instance) -> List[str]:
-    """Every leaf's key path, as `jax.tree_util.keystr` prints it."""
-    return [
-        jax.tree_util.keystr(path)
-        for path, _ in jax.tree_util.tree_flatten_with_path(instance)[0]
-    ]
-
-
-def one_structure_per_model(model, instance, vector) -> Tuple[List[str], bool]:
-    """
-    Print the instance's leaves and check that a second instance of the model, from other values, has the same
-    tree structure (else every instance would compile again). Returns the leaf paths and that check.
-    """
-    paths = leaf_paths(instance)
-    other_instance = model.instance_from_vector(vector=jittered_vectors(vector, 2)[1])
-    same_structure = jax.tree_util.tree_structure(instance) == jax.tree_util.tree_structure(
-        other_instance
-    )
-
-    print(f"\n  pytree leaves: {len(paths)} (free parameters: {model.total_free_parameters})")
-    print(f"  e.g. {paths[0]}  ...  {paths_named(instance, 'einstein_radius')[0]}")
-    print(f"  two instances share one tree structure (one compile per model): {same_structure}")
-
-    assert same_structure, "two instances of one model have different pytree structures"
-    return paths, same_structure
-
-
-def paths_named(instance, name: str) -> List[str]:
-    """The key paths of the leaves whose last step is `name` (e.g. 'einstein_radius')."""
-    return [
-        jax.tree_util.keystr(path)
-        for path, _ in jax.tree_util.tree_flatten_with_path(instance)[0]
-        if parameter_name(path) == name
-    ]
-
-
-def stack_instances(instances: Sequence):
-    """One instance whose every leaf is the stack of that leaf across `instances` (a vmap batch)."""
-    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *instances)
-
-
-"""
-__Timing__
-"""
-
-
-def block(result):
-    """Wait for every array in `result`, so a timing covers the computation and not just its dispatch."""
-    return jax.block_until_ready(result)
-
-
-def time_jit(function: Callable, *args, repeats: int = 10) -> Dict:
-    """
-    Compile `function` ahead of time for `args` and time each stage:
-
-    - `lower_s`: tracing the Python into a JAX program (this is where `instance_from_vector` runs, or where
-      the pytree is rebuilt from tracers),
-    - `compile_s`: XLA compiling that program,
-    - `first_call_s`: the first call of the compiled program,
-    - `steady_per_call_s`: the mean over `repeats` further calls (None for none).
-
-    The calls go through the `jax.jit` function itself, which reuses the executable compiled here (JAX caches
-    it; a first call that compiled again would show in `first_call_s`). That is the dispatch path a search
-    takes. Calling the AOT `Compiled` object with an instance works too, and returns the same number, but it
-    flattens the pytree in Python on every call, which the `jax.jit` function does in C++.
-
-    Returns these, plus the compiled program (`"compiled"`, for its memory analysis) and the result
-    (`"result"`).
-    """
-    jitted = jax.jit(function)
-
-    start = time.perf_counter()
-    lowered = jitted.lower(*args)
-    lower_s = time.perf_counter() - start
-
-    start = time.perf_counter()
-    compiled = lowered.compile()
-    compile_s = time.perf_counter() - start
-
-    start = time.perf_counter()
-    result = block(jitted(*args))
-    first_call_s = time.perf_counter() - start
-
-    start = time.perf_counter()
-    for _ in range(repeats):
-        result = block(jitted(*args))
-    steady_per_call_s = (time.perf_counter() - start) / repeats if repeats else None
-
-    return {
-        "lower_s": lower_s,
-        "compile_s": compile_s,
-        "first_call_s": first_call_s,
-        "steady_per_call_s": steady_per_call_s,
-        "jitted": jitted,
-        "compiled": compiled,
-        "result": result,
-    }
-
-
-def interleaved_calls(programs: Dict[str, Tuple[Callable, object]], repeats: int) -> Dict[str, List[float]]:
-    """
-    The time of every call of each of `programs` (name: (function, its argument)), called in turn, one call
-    each, `repeats` times, the order reversed every other round: a machine whose speed drifts slows every
-    program alike. The programs must have been called once already (compiled, first call done).
-    """
-    calls = {name: [] for name in programs}
-    names = list(programs)
-    for round_number in range(repeats):
-        for name in names if round_number % 2 == 0 else names[::-1]:
-            function, argument = programs[name]
-            start = time.perf_counter()
-            block(function(argument))
-            calls[name].append(time.perf_counter() - start)
-    return calls
-
-
-def time_interleaved(programs: Dict[str, Tuple[Callable, object]], repeats: int) -> Dict[str, float]:
-    """The mean steady time per call of each of `programs`, timed by `interleaved_calls`; None with no repeats."""
-    calls = interleaved_calls(programs, repeats)
-    return {name: sum(times) / len(times) if times else None for name, times in calls.items()}
-
-
-def timings_only(timing: Dict) -> Dict:
-    """A `time_jit` record without the programs and the result, for printing and JSON."""
-    return {key: value for key, value in timing.items() if key.endswith("_s")}
