@@ -4,8 +4,9 @@ inversion), taken over the model instance by parameter name, through the PyAutoA
 for the non-negative solve.
 
 The derivatives are checked against fourth-order central differences of the jitted likelihood (itself checked
-against the eager `FitImaging`) on instances a little way from the prior medians: at exactly zero ell_comps or
-shear the profiles' square roots have a NaN gradient in any path.
+against the eager `FitImaging`) near the prior medians, near the simulated lens, and at exactly zero ell_comps
+and shear (the prior medians themselves), where the Gaussians' and the shear's gradients are exact and every
+gradient is finite.
 """
 import autofit as af
 import autolens as al
@@ -90,12 +91,12 @@ def test_forward_value_is_the_eager_figure_of_merit(dataset, mge_model, mge):
         )
 
 
-def gradient_and_differences(model, mge, vector):
+def gradient_and_differences(model, mge, vector, step=1e-4):
     likelihood, gradient_of, _ = mge
     gradient = af.values_by_path(model, gradient_of(instance_of(model, vector)))
     assert len(gradient) == model.total_free_parameters == 15
     differences = finite_differences(
-        lambda v: float(likelihood(instance_of(model, v))), vector, step=1e-4
+        lambda v: float(likelihood(instance_of(model, v))), vector, step=step
     )
     return gradient, differences
 
@@ -119,6 +120,42 @@ def test_gradient_by_name_is_finite_near_the_prior_medians(mge_model, mge):
     for (path, value), expected in zip(gradient.items(), differences):
         assert np.isfinite(value), path
         np.testing.assert_allclose(value, expected, rtol=1e-4, atol=1e-10 * largest, err_msg=path)
+
+
+def test_gradient_by_name_at_exactly_the_prior_medians_is_finite_and_equals_central_differences(mge_model, mge):
+    """
+    At the prior medians every ell_comps and the shear are exactly zero (the gradient was NaN there). The lens
+    Gaussians' ell_comps have a term |e| e, which central differences see as an error of order the step, hence
+    the small step; as near the medians, the source is clamped at zero, so most derivatives are exactly 0.
+    """
+    medians = np.array(mge_model.physical_values_from_prior_medians)
+    assert mge_model.instance_from_prior_medians().galaxies.lens.bulge.profile_list[0].ell_comps == (0.0, 0.0)
+    gradient, differences = gradient_and_differences(mge_model, mge, medians, step=1e-6)
+    largest = max(abs(float(value)) for value in gradient.values())
+    assert largest > 0.0
+    for (path, value), expected in zip(gradient.items(), differences):
+        assert np.isfinite(value), path
+        np.testing.assert_allclose(value, expected, rtol=1e-4, atol=1e-8 * largest, err_msg=path)
+
+
+def test_gradient_by_name_at_zero_ellipticity_near_the_simulated_lens(mge_model, mge):
+    """
+    Every ell_comps exactly zero, the rest at the simulated lens, so the source is bright and every parameter
+    matters. The Gaussians' ell_comps equal central differences; the Isothermal's are finite but are not
+    their slope (its deflections rotate to an angle undefined there: a documented limit).
+    """
+    zero_ellipticity = near_truth(mge_model, scale=0.0)
+    names = list(af.values_by_path(mge_model, mge_model.instance_from_vector(list(zero_ellipticity))))
+    for i, name in enumerate(names):
+        if ".ell_comps" in name:
+            zero_ellipticity[i] = 0.0
+
+    gradient, differences = gradient_and_differences(mge_model, mge, zero_ellipticity, step=1e-6)
+    for (path, value), expected in zip(gradient.items(), differences):
+        assert np.isfinite(value), path
+        if path.startswith("galaxies.lens.mass.ell_comps"):
+            continue
+        np.testing.assert_allclose(value, expected, rtol=1e-4, err_msg=path)
 
 
 def test_hessian_by_name_is_finite_symmetric_and_gives_finite_errors(mge_model, mge):
