@@ -1,11 +1,13 @@
 """
 `jax.jit(analysis.fit_from)(instance)` returns the fit: a `FitImaging` or a
 `FitInterferometer` whose tracer holds the instance's parameters as JAX arrays, and
-whose model data, residuals, chi-squared map and likelihood are the eager fit's.
+whose model data, residuals, chi-squared map and likelihood are the eager fit's,
+computed by the compiled program and stored on the fit: reading them computes nothing.
 
 Imaging is the conftest lens fitted by the MGE lens model (linear Gaussians: an
 inversion); the interferometer is the same lens seen through a small DFT.
 """
+import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +70,7 @@ def analyses(request, dataset, true_tracer):
 
 def _assert_fits_equal(fit, eager):
     for name in MAPS:
+        assert type(getattr(fit, name)) is type(getattr(eager, name)), name
         np.testing.assert_allclose(
             np.asarray(getattr(fit, name).array),
             np.asarray(getattr(eager, name).array),
@@ -97,9 +100,40 @@ def test__jit_fit_from__returns_the_eager_fit(analyses, instances):
     assert all(isinstance(leaf, jax.Array) for leaf in leaves)
     np.testing.assert_array_equal(leaves, jax.tree_util.tree_leaves(instance))
 
+    # One tracer, under both its names; its leaves once, beside the computed quantities.
+    assert fit.tracer is fit.model_obj
+    dataset_model_leaves = jax.tree_util.tree_leaves(fit.dataset_model)
+    assert len(jax.tree_util.tree_leaves(fit)) == (
+        len(leaves) + len(dataset_model_leaves) + len(MAPS) + len(VALUES)
+    )
+
     eager = eager_analysis.fit_from(instance)
     assert eager.inversion is not None  # the linear Gaussians: log_evidence is the inversion's
     _assert_fits_equal(fit, eager)
+
+
+def test__jit_fit_from__returns_the_quantities_computed(analyses, instances):
+    """
+    The maps and values are the arrays the compiled program returned, stored on the fit:
+    read with its tracer and dataset model taken away, they are still there, so reading
+    them computes nothing from the parameters (before, each read ran the fit again, op
+    by op).
+    """
+    analysis, _, _ = analyses
+    fit = jax.jit(analysis.fit_from)(instances[0])
+
+    stored = copy.copy(fit)
+    for name in ("tracer", "model_obj", "dataset_model"):
+        setattr(stored, name, None)
+
+    for name in MAPS + VALUES:
+        value = getattr(stored, name)
+        array = value.array if name in MAPS else value
+        assert isinstance(array, jax.Array) and not isinstance(array, jax.core.Tracer), name
+        assert getattr(fit, name) is vars(fit)[name], name
+    assert np.shape(fit.model_data.array) == np.shape(analysis.dataset.data.array)
+    if isinstance(fit, al.FitImaging):
+        assert fit.model_data.mask is analysis.dataset.data.mask
 
 
 def test__jit_fit_from__compiles_once_per_model(analyses, instances):
@@ -115,6 +149,7 @@ def test__jit_fit_from__compiles_once_per_model(analyses, instances):
 
     assert len(traces) == 1
     assert jitted._cache_size() == 1
+    assert all(fit.tracer is fit.model_obj for fit in fits)
     for fit, instance in zip(fits, instances):
         _assert_fits_equal(fit, eager_analysis.fit_from(instance))
     assert float(fits[0].log_likelihood) != float(fits[1].log_likelihood)
@@ -157,25 +192,31 @@ def test__autogalaxy_fit__is_a_pytree_returned_by_jit(dataset, instances):
     fit = jax.jit(analysis.fit_from)(instances[0])
 
     assert type(fit) is ag.FitImaging
+    assert fit.galaxies is fit.model_obj
     for node in (fit, fit.galaxies, fit.dataset_model):
         assert not jax.tree_util.all_leaves([node])
     _assert_fits_equal(fit, ag.AnalysisImaging(dataset=dataset).fit_from(instances[0]))
 
 
-def test__fit_with_cached_values__flattens_and_keeps_them(dataset, instances):
+def test__fit_with_cached_values__flattens_without_them(dataset, instances):
     """
-    A fit whose `inversion` was read (a cached_property, now in its `__dict__`) flattens
-    with it as a child: unflatten gives the same values back and the cache is kept.
+    An eager fit whose `inversion` and `galaxy_model_image_dict` were read (cached in its
+    `__dict__`: no JAX types, a dict keyed by galaxies) flattens all the same: they are
+    not children, and the rebuilt fit computes them again when read.
     """
     fit = al.AnalysisImaging(dataset=dataset).fit_from(instances[0])
     inversion = fit.inversion
+    galaxy_model_images = fit.galaxy_model_image_dict
 
     leaves, treedef = jax.tree_util.tree_flatten(fit)
     rebuilt = jax.tree_util.tree_unflatten(treedef, leaves)
 
-    assert rebuilt.__dict__["inversion"] is inversion
+    assert "inversion" not in vars(rebuilt)
     assert rebuilt.dataset is fit.dataset
+    assert rebuilt.tracer is rebuilt.model_obj
     _assert_fits_equal(rebuilt, fit)
+    np.testing.assert_allclose(rebuilt.inversion.reconstruction, inversion.reconstruction)
+    assert len(rebuilt.galaxy_model_image_dict) == len(galaxy_model_images)
 
 
 def test__jit_fit_from__is_the_first_jax_call():
@@ -191,7 +232,9 @@ import jax
 fit = jax.jit(al.AnalysisImaging(dataset=dataset, use_jax=True).fit_from)(instance)
 eager = al.AnalysisImaging(dataset=dataset).fit_from(instance)
 assert type(fit) is al.FitImaging, type(fit)
+assert fit.tracer is fit.model_obj
 assert abs(float(fit.log_likelihood) - eager.log_likelihood) < 1e-8 * abs(eager.log_likelihood)
+assert abs(fit.model_data.array - eager.model_data.array).max() < 1e-8
 print("ok")
 """
     result = subprocess.run(
