@@ -14,6 +14,9 @@ fluxes. The model frees the lens, the shear, the source centre and its flux (10 
   likelihood itself for every parameter, with steps down to 1e-6.
 - An image that vanishes at a caustic changes the likelihood by a jump, finite, with a
   finite gradient; a model with no image in the solver's region is finite too.
+- `jax.jit(analysis.fit_from)` returns the `FitPointDataset`, its likelihood and model
+  positions computed by the compiled program, equal to the eager fit's; one compile
+  per model.
 """
 import itertools
 import json
@@ -146,22 +149,6 @@ def test_jit_of_vmap_over_a_batch_equals_the_eager_likelihood(fit_positions_cls,
     np.testing.assert_allclose(np.asarray(batched), expected, rtol=1e-8)
 
 
-def test_model_positions_solve_the_lens_equation_eager_and_jitted_alike(dataset, model):
-    eager, analysis = analyses(al.FitPositionsImagePairAll, dataset)
-    instance = instance_from(model)
-
-    jitted = np.asarray(jax.jit(lambda i: analysis.fit_from(i).positions.model_data.array)(instance))
-    fit = eager.fit_from(instance)
-    positions = fit.positions.model_data.array
-
-    assert np.isfinite(positions).all(axis=1).sum() == 4
-    np.testing.assert_allclose(jitted, positions, rtol=0, atol=1e-12)
-
-    images = positions[np.isfinite(positions).all(axis=1)]
-    traced = fit.tracer.traced_grid_2d_list_from(grid=al.Grid2DIrregular(images))[-1]
-    np.testing.assert_allclose(np.asarray(traced), np.tile(instance.galaxies.source.point_0.centre, (4, 1)), atol=1e-13)
-
-
 def central_difference(f, vector, index, step, order):
     def at(shift):
         shifted = np.array(vector)
@@ -225,6 +212,47 @@ def test_an_image_vanishing_at_the_caustic_gives_a_finite_jump_in_likelihood_and
     no_image = af.values_by_path(model, jax.tree.map(lambda leaf: leaf[-1], gradients))
     assert no_image["galaxies.source.point_0.centre[1]"] == 0.0
     assert no_image["galaxies.lens.mass.einstein_radius"] != 0.0
+
+
+def test_jit_of_fit_from_returns_the_eager_fit_with_one_compile_per_model(dataset, model):
+    eager, analysis = analyses(al.FitPositionsImagePairRepeat, dataset)
+    traces = []
+
+    def fit_from(instance):
+        traces.append(instance)  # runs when jit traces, not when it calls
+        return analysis.fit_from(instance)
+
+    jitted = jax.jit(fit_from)
+    instances = [instance_from(model), instance_from(model, **{"galaxies.lens.mass.einstein_radius": 1.203})]
+    fits = [jitted(instance) for instance in instances]
+
+    assert len(traces) == 1 and jitted._cache_size() == 1
+    for fit, instance in zip(fits, instances):
+        expected = eager.fit_from(instance)
+        assert type(fit) is al.FitPointDataset and type(fit.positions) is al.FitPositionsImagePairRepeat
+        # Computed by the compiled program and held by the fit.
+        assert isinstance(vars(fit)["log_likelihood"], jax.Array)
+        assert isinstance(vars(fit.positions)["model_positions"], jax.Array)
+        assert float(fit.log_likelihood) == pytest.approx(expected.log_likelihood, rel=1e-8)
+        np.testing.assert_allclose(
+            np.asarray(fit.positions.model_data.array), expected.positions.model_data.array, rtol=0, atol=1e-12
+        )
+        for name in ("residual_map", "chi_squared_map"):
+            np.testing.assert_allclose(
+                np.asarray(getattr(fit.positions, name).array), getattr(expected.positions, name).array, rtol=1e-8
+            )
+        for part in ("positions", "flux"):
+            assert float(getattr(fit, part).chi_squared) == pytest.approx(getattr(expected, part).chi_squared, rel=1e-8)
+        assert fit.tracer.galaxies[0].mass.einstein_radius == instance.galaxies.lens.mass.einstein_radius
+
+        # The model positions are the 4 images, solutions of the lens equation.
+        positions = expected.positions.model_data.array
+        images = positions[np.isfinite(positions).all(axis=1)]
+        traced = expected.tracer.traced_grid_2d_list_from(grid=al.Grid2DIrregular(images))[-1]
+        assert len(images) == 4
+        np.testing.assert_allclose(
+            np.asarray(traced), np.tile(instance.galaxies.source.point_0.centre, (4, 1)), rtol=0, atol=1e-13
+        )
 
 
 class CountingSolver(al.m.MockPointSolver):
