@@ -1,10 +1,11 @@
 """
-Elliptical Gaussians evaluated from their ell_comps: upstream's values, and derivatives at exactly zero
-ellipticity (the prior medians) that are finite and equal central differences.
+Elliptical Gaussians and Isothermal deflections: upstream's values, and derivatives at exactly zero ellipticity
+(the prior medians) that are finite and equal central differences.
 
 At zero the ellipticity |ell_comps| is the tip of a cone and the angle is undefined: a rotation by it has no
 derivative. Central differences cancel the cone (its two sides have the same height), so the slope they see,
-and the one JAX now gives, comes from the terms linear in the ell_comps.
+and the one JAX now gives, comes from the terms linear in the ell_comps. The Isothermal's deflections, computed
+by rotating to its angle, get those terms' slope added at exactly zero.
 """
 import autogalaxy as ag
 import jax
@@ -67,14 +68,41 @@ def test_the_axis_ratio_has_slope_zero_at_zero_ellipticity():
     np.testing.assert_array_equal(np.asarray(slope), [0.0, 0.0])
 
 
-def test_an_isothermal_at_zero_ellipticity_has_a_finite_gradient():
-    """
-    Its deflections still rotate to the profile's angle, so this slope is finite but is not the central
-    differences' (a documented limit); it was NaN.
-    """
+def weighted_deflections(e, einstein_radius=1.3):
+    mass = ag.mp.Isothermal(centre=(0.05, -0.1), ell_comps=(e[0], e[1]), einstein_radius=einstein_radius)
+    deflections = mass.deflections_yx_2d_from(grid=GRID, xp=jnp).array
+    return jnp.sum(WEIGHTS * deflections[:, 0] + WEIGHTS**2 * deflections[:, 1])
 
-    def weighted_deflections(e):
-        mass = ag.mp.Isothermal(centre=(0.05, 0.0), ell_comps=(e[0], e[1]), einstein_radius=1.0)
-        return jnp.sum(WEIGHTS[:, None] * mass.deflections_yx_2d_from(grid=GRID, xp=jnp).array)
 
-    assert np.all(np.isfinite(np.asarray(jax.grad(weighted_deflections)(jnp.zeros(2)))))
+def test_isothermal_deflections_at_zero_ellipticity_keep_their_values():
+    mass = ag.mp.Isothermal(centre=(0.05, -0.1), ell_comps=(0.0, 0.0), einstein_radius=1.3)
+    np.testing.assert_allclose(
+        np.asarray(mass.deflections_yx_2d_from(grid=GRID, xp=jnp).array),
+        np.asarray(mass.deflections_yx_2d_from(grid=GRID).array),
+        rtol=1e-14,
+    )
+
+
+@pytest.mark.parametrize("ell_comps", [(0.0, 0.0), (0.1, -0.05)])
+def test_isothermal_gradient_equals_central_differences_at_and_away_from_zero_ellipticity(ell_comps):
+    """
+    The Isothermal clamps its axis ratio at 0.99999, so within an ellipticity of 5e-6 of zero it depends on the
+    direction of its ell_comps alone: central differences need a step above that scale.
+    """
+    e = jnp.asarray(ell_comps)
+    gradient = np.asarray(jax.grad(weighted_deflections)(e))
+    h = 1e-4
+    differences = [
+        (weighted_deflections(e + jnp.eye(2)[k] * h) - weighted_deflections(e - jnp.eye(2)[k] * h)) / (2 * h)
+        for k in range(2)
+    ]
+    assert np.all(np.isfinite(gradient)) and np.all(gradient != 0.0)
+    np.testing.assert_allclose(gradient, differences, rtol=1e-6)
+
+
+def test_the_einstein_radius_gradient_at_zero_ellipticity_is_unchanged():
+    """The slope added at zero ellipticity is zero times a coefficient: nothing for the other parameters."""
+    gradient = jax.grad(lambda b: weighted_deflections(jnp.zeros(2), b))(1.3)
+    h = 1e-6
+    difference = (weighted_deflections(jnp.zeros(2), 1.3 + h) - weighted_deflections(jnp.zeros(2), 1.3 - h)) / (2 * h)
+    np.testing.assert_allclose(gradient, difference, rtol=1e-7)

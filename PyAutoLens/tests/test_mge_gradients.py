@@ -5,8 +5,7 @@ for the non-negative solve.
 
 The derivatives are checked against fourth-order central differences of the jitted likelihood (itself checked
 against the eager `FitImaging`) near the prior medians, near the simulated lens, and at exactly zero ell_comps
-and shear (the prior medians themselves), where the Gaussians' and the shear's gradients are exact and every
-gradient is finite.
+and shear (the prior medians themselves).
 """
 import autofit as af
 import autolens as al
@@ -141,8 +140,10 @@ def test_gradient_by_name_at_exactly_the_prior_medians_is_finite_and_equals_cent
 def test_gradient_by_name_at_zero_ellipticity_near_the_simulated_lens(mge_model, mge):
     """
     Every ell_comps exactly zero, the rest at the simulated lens, so the source is bright and every parameter
-    matters. The Gaussians' ell_comps equal central differences; the Isothermal's are finite but are not
-    their slope (its deflections rotate to an angle undefined there: a documented limit).
+    matters. The step, 1e-5, is above the scale (5e-6) within which the Isothermal's clamped axis ratio makes it
+    depend on the direction of its ell_comps alone, and small enough for the Gaussians' |e| e term. At exactly
+    zero that clamp leaves the Isothermal a little elliptical (axis ratio 0.99999, angle 0), off the limit its
+    neighbours tend to, and its ell_comps' gradient, taken there, differs from central differences by ~1.6e-4.
     """
     zero_ellipticity = near_truth(mge_model, scale=0.0)
     names = list(af.values_by_path(mge_model, mge_model.instance_from_vector(list(zero_ellipticity))))
@@ -150,12 +151,11 @@ def test_gradient_by_name_at_zero_ellipticity_near_the_simulated_lens(mge_model,
         if ".ell_comps" in name:
             zero_ellipticity[i] = 0.0
 
-    gradient, differences = gradient_and_differences(mge_model, mge, zero_ellipticity, step=1e-6)
+    gradient, differences = gradient_and_differences(mge_model, mge, zero_ellipticity, step=1e-5)
     for (path, value), expected in zip(gradient.items(), differences):
         assert np.isfinite(value), path
-        if path.startswith("galaxies.lens.mass.ell_comps"):
-            continue
-        np.testing.assert_allclose(value, expected, rtol=1e-4, err_msg=path)
+        rtol = 5e-4 if path.startswith("galaxies.lens.mass.ell_comps") else 1e-4
+        np.testing.assert_allclose(value, expected, rtol=rtol, err_msg=path)
 
 
 def test_hessian_by_name_is_finite_symmetric_and_gives_finite_errors(mge_model, mge):

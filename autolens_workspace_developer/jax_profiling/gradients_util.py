@@ -117,9 +117,7 @@ def time_hessian(likelihood: Callable, instance, repeats: int = 1) -> Dict:
     timed as `profiling_util.time_jit` times the likelihood. `"result"` is the (n, n) matrix, in the order of
     `profiling_util.leaf_names`.
 
-    Compiling forward over reverse through the whole MGE likelihood is slow on a CPU (over 9 minutes for the
-    small PyAutoLens test dataset on 2 cores, not waited for); `hessian_from_gradient_differences` needs no
-    further compile and, at hst, 60 gradient calls (~10 s).
+    `hessian_from_gradient_differences` is its cross-check, and needs no further compile.
     """
     likelihood_of_vector, vector = vector_function(likelihood, instance)
     return util.time_jit(jax.hessian(likelihood_of_vector), vector, repeats=repeats)

@@ -99,6 +99,12 @@ parser.add_argument(
     default=True,
     help="time jax.grad of the likelihood, the Hessian and the 1-sigma errors by name (default: yes)",
 )
+parser.add_argument(
+    "--hessian",
+    action=argparse.BooleanOptionalAction,
+    default=False,
+    help="also compile jax.hessian of the likelihood and check it against differences of the gradient (default: no)",
+)
 util.add_devices_argument(parser)
 args = parser.parse_args()
 
@@ -475,9 +481,11 @@ __Gradient, Hessian And Errors By Name__
 `jax.jit(jax.grad(...))` of the same closure over the instance: one instance-shaped gradient, read by name, checked
 against fourth-order central differences of the jitted likelihood. The non-negative inversion is differentiated on
 its active set (the PyAutoArray series), so every component is finite. The instance is moved a little off the
-reference point, whose ell_comps are exactly 0 (a square root has no gradient there). The Hessian is finite
-differences of the compiled gradient (compiling `jax.hessian` through the whole likelihood takes too long on a
-CPU); the 1-sigma errors are the square roots of the diagonal of the inverse Fisher matrix (-Hessian).
+reference point (whose Gaussians' ell_comps are exactly 0, where the likelihood has a term |e| e that central
+differences see as an error of the order of their step). The Hessian is finite differences of the compiled
+gradient: 4 n gradient calls, no further compile. `--hessian` also compiles `jax.hessian` (forward over reverse)
+of the likelihood and asserts it equals that Hessian; the 1-sigma errors are the square roots of the diagonal of
+the inverse Fisher matrix (-Hessian).
 """
 gradient_summary = None
 gradient_plot_path = None
@@ -498,8 +506,25 @@ if args.gradient:
     )
     errors = grad_util.errors_from_hessian(hessian, names)
 
+    hessian_at = None
+    if args.hessian:
+        hessian_at = grad_util.time_hessian(log_likelihood_from_instance, gradient_instance)
+        largest_difference = float(np.max(np.abs(np.asarray(hessian_at["result"]) - hessian)))
+        print(
+            f"  jax.hessian: lower {hessian_at['lower_s']:.2f} s | compile {hessian_at['compile_s']:.2f} s | "
+            f"first call {hessian_at['first_call_s']:.2f} s | largest difference from the gradient differences' "
+            f"{largest_difference / np.max(np.abs(hessian)):.1e} of its largest entry"
+        )
+        np.testing.assert_allclose(
+            np.asarray(hessian_at["result"]),
+            hessian,
+            rtol=1e-4,
+            atol=1e-6 * np.max(np.abs(hessian)),
+            err_msg="jax.hessian differs from differences of the gradient",
+        )
+
     gradient_summary = grad_util.gradient_summary(
-        likelihood_at, gradient_at, gradient_by_name, finite_differences, None, errors
+        likelihood_at, gradient_at, gradient_by_name, finite_differences, hessian_at, errors
     )
     grad_util.print_gradient_summary(gradient_summary)
     assert gradient_summary["gradient_finite"], "the gradient has NaN / inf leaves"
