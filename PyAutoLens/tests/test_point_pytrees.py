@@ -17,6 +17,8 @@ fluxes. The model frees the lens, the shear, the source centre and its flux (10 
 - `jax.jit(analysis.fit_from)` returns the `FitPointDataset`, its likelihood and model
   positions computed by the compiled program, equal to the eager fit's; one compile
   per model.
+- An analysis runs its solver in its own array module: `AnalysisPoint(use_jax=True)` given
+  a solver made for NumPy (`PointSolver.for_grid`'s default) runs a copy made for JAX.
 """
 import itertools
 import json
@@ -106,15 +108,14 @@ def instance_from(model, **changes):
 
 
 def analyses(fit_positions_cls, dataset):
-    """The eager (NumPy) and the JAX analysis of one fit."""
+    """
+    The eager (NumPy) and the JAX analysis of one fit, given one solver made for NumPy (the
+    default of `PointSolver.for_grid`): the JAX analysis runs a copy of it made for JAX.
+    """
+    solver = point_solver()
     return tuple(
-        al.AnalysisPoint(
-            dataset=dataset,
-            solver=point_solver(xp),
-            fit_positions_cls=fit_positions_cls,
-            use_jax=xp is jnp,
-        )
-        for xp in (np, jnp)
+        al.AnalysisPoint(dataset=dataset, solver=solver, fit_positions_cls=fit_positions_cls, use_jax=use_jax)
+        for use_jax in (False, True)
     )
 
 
@@ -130,6 +131,30 @@ def model():
 
 def test_the_simulated_source_has_four_images(dataset):
     assert len(dataset.positions) == 4
+
+
+def test_an_analysis_runs_its_solver_in_its_own_array_module(dataset):
+    eager, analysis = analyses(al.FitPositionsImagePairAll, dataset)
+
+    assert not eager.solver.use_jax and analysis.solver.use_jax
+    assert analysis.solver.for_xp(jnp) is analysis.solver
+    np.testing.assert_array_equal(
+        np.asarray(analysis.solver.initial_triangles.coordinates), eager.solver.initial_triangles.coordinates
+    )
+
+
+def test_a_solver_that_cannot_be_converted_says_how_to_build_one():
+    from autoarray.structures.triangles.array_np import ArrayTrianglesNp
+
+    solver = al.PointSolver(
+        scale=0.1,
+        initial_triangles=ArrayTrianglesNp.for_limits_and_scale(
+            y_min=-1.0, y_max=1.0, x_min=-1.0, x_max=1.0, scale=0.1
+        ),
+        pixel_scale_precision=0.01,
+    )
+    with pytest.raises(TypeError, match="xp=jax.numpy"):
+        solver.for_xp(jnp)
 
 
 @pytest.mark.parametrize("fit_positions_cls", FIT_CLASSES, ids=lambda cls: cls.__name__)
