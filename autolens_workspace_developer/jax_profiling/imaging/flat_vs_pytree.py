@@ -13,7 +13,8 @@ into a JAX program:
   and rebuilds it from tracers inside the trace; copies of one shared prior (the MGE Gaussians' centre and
   ell_comps) are one leaf, put back into every holder, as in the vector.
 
-Both compute the same likelihood (`AnalysisImaging.log_likelihood_function`) on the same dataset and model.
+Both compute the same likelihood (`AnalysisImaging.log_likelihood_function`, or the interferometer's) on the same
+dataset and model.
 This script times them side by side in one process:
 
 - `lower_s`: tracing Python into a JAX program,
@@ -33,6 +34,7 @@ __Usage__
     python flat_vs_pytree.py --model mge --instrument hst --rounds 3
     python flat_vs_pytree.py --model pixelization --rounds 2 --repeats 3
     python flat_vs_pytree.py --model delaunay --rounds 2 --repeats 3
+    python flat_vs_pytree.py --model interferometer_mge --rounds 3
 
 `--scalar-control` adds a third side, `flat_scalars`: the flat-vector closure given the same vector as separate
 scalar arguments (stacked into the vector inside the program). It takes its inputs as the pytree does (one
@@ -41,7 +43,10 @@ form of the arguments from what the pytree adds. On this project's CPU machine a
 arguments ran 12-17% slower than the same program taking one vector; `flat_scalars` shows it.
 
 `--model` picks the model of `mge.py`, `pixelization.py` or `delaunay.py`, built by the same `imaging_util`
-functions. `--no-vmap` skips the vmap batch (its fields are then `null`, with a note). Upstream's Delaunay
+functions, of `../interferometer/mge.py` or `pixelization.py` (`interferometer_mge`,
+`interferometer_pixelization`, built by `interferometer_util`), or of `../point_source/source_plane.py` or
+`image_plane.py` (`point_source_plane`, `point_image_plane`, built by `point_source_util`); `--instrument` is
+for imaging only. `--no-vmap` skips the vmap batch (its fields are then `null`, with a note). Upstream's Delaunay
 script skipped it by default, its compile having taken over 20 minutes; over instances it compiles in seconds.
 """
 
@@ -73,12 +78,17 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared profiling_util and gradients_util
+sys.path.append(str(Path(__file__).resolve().parents[1] / "interferometer"))  # interferometer_util, for its models
+sys.path.append(str(Path(__file__).resolve().parents[1] / "point_source"))  # point_source_util, for its models
 
 import imaging_util
 import profiling_util as util
 
 """
-__Command Line__
+__Models__
+
+Each model: its function of the instrument gives the model, the likelihood, the reference point, the size of its
+dataset (printed) and the dataset's name in the results file (the instrument, for imaging).
 """
 
 
@@ -100,13 +110,52 @@ def delaunay(dataset):
     return model, analysis.log_likelihood_function
 
 
-MODELS = {"mge": mge, "pixelization": pixelization, "delaunay": delaunay}
+def imaging(instrument, model_and_likelihood):
+    dataset = imaging_util.load_dataset(instrument)
+    model, likelihood = model_and_likelihood(dataset)
+    vector = imaging_util.reference_vector(model)
+    return model, likelihood, vector, f"{dataset.data.shape[0]} image pixels", instrument
+
+
+def interferometer(model_name):
+    import interferometer_util
+
+    dataset = interferometer_util.load_dataset()
+    model = getattr(interferometer_util, model_name)()
+    _, likelihood = interferometer_util.likelihood_function(dataset)
+    vector = interferometer_util.reference_vector(model)
+    return model, likelihood, vector, f"{dataset.data.shape[0]} visibilities", "interferometer"
+
+
+def point_source(fit_positions_cls):
+    import point_source_util
+
+    dataset = point_source_util.load_dataset()
+    model = point_source_util.point_model()
+    _, likelihood, _ = point_source_util.analyses(dataset, fit_positions_cls)
+    vector = point_source_util.reference_vector(model)
+    return model, likelihood, vector, f"{len(dataset.positions)} image positions", "point_source"
+
+
+MODELS = {
+    "mge": lambda instrument: imaging(instrument, mge),
+    "pixelization": lambda instrument: imaging(instrument, pixelization),
+    "delaunay": lambda instrument: imaging(instrument, delaunay),
+    "interferometer_mge": lambda instrument: interferometer("mge_model"),
+    "interferometer_pixelization": lambda instrument: interferometer("rectangular_model"),
+    "point_source_plane": lambda instrument: point_source(al.FitPositionsSource),
+    "point_image_plane": lambda instrument: point_source(al.FitPositionsImagePairAll),
+}
+
+"""
+__Command Line__
+"""
 
 parser = util.OneLineArgumentParser(description=__doc__.split("\n")[1])
 parser.add_argument(
     "--model",
     default="mge",
-    help=f"the lens model profiled: {', '.join(MODELS)} (default mge)",
+    help=f"the lens model profiled: {', '.join(MODELS)} (default mge; --instrument applies to imaging)",
 )
 imaging_util.add_instrument_argument(parser)
 parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
@@ -147,10 +196,7 @@ __Dataset, Model And Inputs__
 Both sides get the same point (see `imaging_util.reference_vector`) and the same batch of nearby points,
 once as vectors and once as instances. Inputs are put on the device before timing, as a search would.
 """
-dataset = imaging_util.load_dataset(args.instrument)
-model, likelihood = MODELS[args.model](dataset)
-
-vector = imaging_util.reference_vector(model)
+model, likelihood, vector, dataset_size, dataset_name = MODELS[args.model](args.instrument)
 batch_vectors = util.jittered_vectors(vector, args.batch_size)
 
 instance = model.instance_from_vector(vector=vector)
@@ -177,9 +223,9 @@ inputs = {
 }
 
 print(
-    f"{args.model} / {args.instrument}: {model.total_free_parameters} free parameters, "
+    f"{args.model} / {dataset_name}: {model.total_free_parameters} free parameters, "
     f"{len(jax.tree_util.tree_leaves(instance))} pytree leaves, "
-    f"{dataset.data.shape[0]} image pixels; {args.rounds} rounds"
+    f"{dataset_size}; {args.rounds} rounds"
 )
 
 """
@@ -328,7 +374,7 @@ def ratios_of(numerator, denominator):
 ratios = ratios_of(tree_summary, flat_summary)
 
 results = {
-    "instrument": args.instrument,
+    "instrument": dataset_name,
     "model": args.model,
     "rounds": args.rounds,
     "flat_vector": flat_summary,
@@ -357,7 +403,7 @@ results = {
 }
 
 print("\n" + "=" * 70)
-print(f"FLAT VECTOR VS PYTREE - {args.model} - {args.instrument.upper()} - median of {args.rounds}")
+print(f"FLAT VECTOR VS PYTREE - {args.model} - {dataset_name.upper()} - median of {args.rounds}")
 print("=" * 70)
 columns = [("flat vector", flat_summary), ("pytree", tree_summary), ("pytree / flat", ratios)]
 if args.scalar_control:
@@ -376,6 +422,6 @@ print("=" * 70)
 
 imaging_util.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
 label = f"_{args.label}" if args.label else ""
-output_path = imaging_util.RESULTS_DIR / f"flat_vs_pytree_{args.model}_{args.instrument}{label}.json"
+output_path = imaging_util.RESULTS_DIR / f"flat_vs_pytree_{args.model}_{dataset_name}{label}.json"
 output_path.write_text(json.dumps(results, indent=2))
 print(f"\n  results: {output_path}")
