@@ -5,10 +5,8 @@ Interferometer Util: What The Interferometer Profiling Scripts Share
 `mge.py` and `pixelization.py` fit the same simulated visibilities (`simulators/interferometer.py`) with the
 direct Fourier transform, and measure the same things in the same way: the likelihood step by step and as one
 program, a `jax.vmap` batch, the gradient by name against central differences, and a scan over one named leaf.
-This module holds the dataset, the two models and those measurements; the timers, leaf names and bar chart are
-`profiling_util`'s, the gradient helpers `gradients_util`'s (both one folder up).
-
-Every check asserts, so a run either prints its numbers or stops at the first that is wrong.
+This module holds the dataset, the two models and the analysis; the measurements are `fit_profile`'s, as the
+point-source scripts make them too (one folder up, beside `profiling_util` and `gradients_util`).
 """
 
 import os
@@ -17,12 +15,10 @@ import os
 # import on its own (a PyAuto import that comes first would otherwise leave JAX in 32-bit mode).
 os.environ["JAX_ENABLE_X64"] = "True"
 
-import json
 import sys
 from pathlib import Path
-from typing import Callable, Dict
+from typing import Dict
 
-import jax
 import numpy as np
 
 import autofit as af
@@ -31,10 +27,9 @@ import autolens as al
 SCRIPT_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = SCRIPT_DIR / "results"
 
-sys.path.insert(0, str(SCRIPT_DIR.parent))  # profiling_util and gradients_util
+# The scripts' shared modules, one folder up: profiling_util, gradients_util and fit_profile.
+sys.path.insert(0, str(SCRIPT_DIR.parent))
 
-import gradients_util as grad_util
-import profiling_util as util
 from simulators import interferometer as simulator
 
 GAUSSIANS_PER_GALAXY = 20
@@ -174,203 +169,3 @@ def eager_figure_of_merit(analysis, instance) -> float:
             settings=analysis.settings,
         ).figure_of_merit
     )
-
-
-def check(value: float, reference: float, rtol: float, what: str):
-    np.testing.assert_allclose(value, reference, rtol=rtol, err_msg=what)
-    print(f"  {what}: equal (rtol {util.rtol_text(rtol)}, relative difference {abs(value / reference - 1):.1e})")
-
-
-def array_of(value):
-    """The plain array of a PyAuto structure (`Visibilities`, `Grid2D`) a compiled step returns."""
-    return getattr(value, "array", value)
-
-
-def profile_fit_steps(analysis, instance, steps: Dict[str, Callable], repeats: int) -> Dict[str, Dict]:
-    """
-    Each step compiled and timed as the likelihood *up to and including it*: `steps` maps a label to a function
-    of the `FitInterferometer` the analysis builds from the instance inside the trace. A fit computes lazily, so
-    returning one of its quantities compiles just the part of the likelihood that quantity needs. The times are
-    cumulative; the difference between two consecutive steps is a guide to the later step's cost (XLA fuses and
-    reorders, so it is not exact, and can even come out negative).
-    """
-    print("\n" + "=" * 70)
-    print("PER-STEP JIT PROFILING (each step: the likelihood up to and including it)")
-    print("=" * 70)
-    profile = util.StepProfiler(repeats)
-    for label, quantity in steps.items():
-        profile(label, lambda instance, quantity=quantity: array_of(quantity(analysis.fit_from(instance))), instance)
-    return profile.steps
-
-
-def full_pipeline(likelihood: Callable, instance, figure_of_merit: float, repeats: int) -> Dict:
-    """The whole likelihood as one compiled program, timed, and asserted equal to the eager fit (rtol 1e-8)."""
-    print("\n" + "=" * 70)
-    print("FULL-PIPELINE JIT")
-    print("=" * 70)
-    full = util.time_jit(likelihood, instance, repeats=repeats)
-    print(
-        f"  lower {full['lower_s']:.3f} s | compile {full['compile_s']:.3f} s | "
-        f"first {full['first_call_s']:.4f} s | steady {full['steady_per_call_s'] * 1e3:.2f} ms"
-    )
-    print(f"  figure of merit = {float(full['result'])}")
-    check(float(full["result"]), figure_of_merit, 1e-8, "jit equals the eager FitInterferometer")
-    return full
-
-
-def vmap_batch(likelihood: Callable, model, vector, batch_size: int, full: Dict, repeats: int) -> Dict:
-    """
-    `jax.vmap` over `batch_size` instances a little way from `vector`, stacked leaf by leaf into one instance:
-    timed, and each lane asserted equal to the single-instance program's value (rtol 1e-10).
-    """
-    print("\n--- vmap batch ---")
-    instances = util.different_instances(model, vector, batch_size)
-    batch = util.stack_instances(instances)
-    vmapped = util.time_jit(jax.vmap(likelihood), batch, repeats=repeats)
-    singles = [float(full["jitted"](instance)) for instance in instances]
-    results = [float(value) for value in vmapped["result"]]
-    np.testing.assert_allclose(results, singles, rtol=1e-10, err_msg="vmap differs from single calls")
-    per_call = vmapped["steady_per_call_s"] / batch_size
-    print(
-        f"  batch of {batch_size}: lower {vmapped['lower_s']:.3f} s | compile {vmapped['compile_s']:.3f} s | "
-        f"{vmapped['steady_per_call_s'] * 1e3:.2f} ms per batch, {per_call * 1e3:.2f} ms per instance "
-        f"({full['steady_per_call_s'] / per_call:.2f}x the single program's rate)"
-    )
-    print(f"  every lane equals its single call (rtol 1e-10): {len(set(results))} different values")
-    return {
-        "batch_size": batch_size,
-        **util.timings_only(vmapped),
-        "per_call": per_call,
-        "results": results,
-        "memory_mb": util.memory_mb(vmapped["compiled"]),
-    }
-
-
-def gradient_check(likelihood: Callable, model, vector, step: float, rtol: float, repeats: int) -> Dict:
-    """
-    `jax.jit(jax.grad(likelihood))` at a point 0.01 away from `vector` (no ell_comps exactly 0, where an axis
-    ratio has no derivative), timed against one likelihood call, read by name, and asserted equal to
-    fourth-order central differences of the jitted likelihood with steps `step` (max(1, |value|) times it) to
-    `rtol` in every parameter.
-    """
-    print("\n--- Gradient by name against central differences ---")
-    gradient_vector = util.jittered_vectors(np.asarray(vector), 2, scale=0.01, seed=1)[1]
-    instance = util.on_device(model.instance_from_vector(vector=list(gradient_vector)))
-
-    likelihood_at = util.time_jit(likelihood, instance, repeats=repeats)
-    gradient_at = grad_util.time_gradient(likelihood, instance, repeats=repeats)
-    gradient = util.values_by_name(gradient_at["result"])
-    differences = grad_util.finite_difference_gradient(likelihood_at["jitted"], model, gradient_vector, step=step)
-
-    summary = grad_util.gradient_summary(likelihood_at, gradient_at, gradient, differences)
-    summary["finite_difference_step"] = step
-    summary["rtol"] = rtol
-    grad_util.print_gradient_summary(summary)
-
-    # The two programs again, called in turn, so a shared machine whose speed drifts slows both alike.
-    interleaved = util.time_interleaved(
-        {"likelihood": (likelihood_at["jitted"], instance), "gradient": (gradient_at["jitted"], instance)}, repeats
-    )
-    summary["interleaved_steady_per_call_s"] = interleaved
-    summary["gradient_over_likelihood_interleaved"] = interleaved["gradient"] / interleaved["likelihood"]
-    print(
-        f"  called in turn: likelihood {interleaved['likelihood'] * 1e3:.1f} ms, gradient "
-        f"{interleaved['gradient'] * 1e3:.1f} ms ({summary['gradient_over_likelihood_interleaved']:.2f}x)"
-    )
-    assert summary["gradient_finite"], "the gradient has NaN / inf leaves"
-    assert summary["max_relative_error"] < rtol, (
-        f"gradient differs from central differences by {summary['max_relative_error']:.2e} (rtol {rtol})"
-    )
-    return summary
-
-
-def einstein_radius_scan(likelihood: Callable, instance, points: int, plot_stem: str, title: str) -> Dict:
-    """
-    The log likelihood and its `jax.grad` along the one leaf named `einstein_radius`, every other leaf held
-    (one `jax.vmap` of `jax.value_and_grad` over that leaf alone), plotted in two panels.
-    """
-    print("\n--- Einstein radius scan ---")
-    centre = float(instance.galaxies.lens.mass.einstein_radius)
-    values = np.linspace(0.9 * centre, 1.1 * centre, points)
-    log_likelihoods, derivatives, timing = grad_util.gradient_scan(likelihood, instance, "einstein_radius", values)
-    truth = float(simulator.true_tracer().galaxies[0].mass.einstein_radius)
-    best = float(values[int(np.argmax(log_likelihoods))])
-    print(
-        f"  {points} points: lower {timing['lower_s']:.2f} s | compile {timing['compile_s']:.2f} s | "
-        f"scan {timing['steady_per_call_s']:.3f} s; best {best:.4f} (simulated {truth})"
-    )
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{plot_stem}.png"
-    grad_util.plot_scan_with_gradient(values, log_likelihoods, derivatives, path, truth=truth, title=title)
-    print(f"  plot: {path}")
-    return {
-        "leaf": [name for name in util.leaf_names(instance) if name.endswith("einstein_radius")][0],
-        "einstein_radius": [float(value) for value in values],
-        "log_likelihood": [float(value) for value in log_likelihoods],
-        "d_log_likelihood": [float(value) for value in derivatives],
-        "best_einstein_radius": best,
-        "simulated_einstein_radius": truth,
-        **util.timings_only(timing),
-    }
-
-
-"""
-__Summary__
-"""
-
-
-def write_summary(summary: Dict, stem: str, title: str, subtitle: str) -> Path:
-    """
-    `summary` to `results/<stem>.json`, and a bar chart of the cumulative step times with the full pipeline,
-    the vmap per-instance time and the gradient as lines to `results/<stem>.png`.
-    """
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{stem}.json"
-    path.write_text(json.dumps(summary, indent=2))
-    print(f"\n  summary: {path}")
-
-    full = summary["full_pipeline"]
-    lines = [
-        (
-            full["steady_per_call_s"],
-            f"full pipeline (single JIT): {full['steady_per_call_s'] * 1e3:.1f} ms "
-            f"(lower {full['lower_s']:.1f} s, compile {full['compile_s']:.1f} s)",
-            "#C44E52",
-        ),
-        (
-            summary["vmap"]["per_call"],
-            f"vmap batch of {summary['vmap']['batch_size']}, per instance: {summary['vmap']['per_call'] * 1e3:.1f} ms",
-            "#55A868",
-        ),
-    ]
-    gradient = summary.get("gradient")
-    if gradient is not None:
-        seconds = gradient["interleaved_steady_per_call_s"]["gradient"]
-        lines.append(
-            (
-                seconds,
-                f"jit(grad): {seconds * 1e3:.1f} ms ({gradient['gradient_over_likelihood_interleaved']:.2f}x the likelihood "
-                f"called in turn with it), "
-                f"largest relative error vs central differences {gradient['max_relative_error']:.1e}",
-                "#DD8452",
-            )
-        )
-    util.bar_chart(
-        RESULTS_DIR / f"{stem}.png",
-        {f"{label} (up to here)": seconds for label, seconds in summary["steps"].items()},
-        lines,
-        title=title,
-        subtitle=subtitle,
-        height=2.5 + 0.35 * len(summary["steps"]) + 0.3 * len(lines),
-        legend_offset=-0.18,
-    )
-    print(f"  chart: {RESULTS_DIR / f'{stem}.png'}")
-    return path
-
-
-def steps_summary(steps: Dict[str, Dict]) -> Dict:
-    """The JSON blocks of the cumulative step timings: steady time per step and each step's full record."""
-    return {
-        "steps": {label: timing["steady_per_call_s"] for label, timing in steps.items()},
-        "step_timings": {label: util.timings_only(timing) for label, timing in steps.items()},
-    }

@@ -51,11 +51,13 @@ import argparse
 import time
 
 import jax.numpy as jnp
+import numpy as np
 
 import autolens as al
 
 import interferometer_util as iu
-import profiling_util as util  # put on the path by interferometer_util
+import fit_profile as fp  # fit_profile and profiling_util: put on the path by interferometer_util
+import profiling_util as util
 
 """
 __Command Line__
@@ -111,7 +113,7 @@ __Per-Step JIT Profiling__
 Each step is a quantity of the `FitInterferometer` that `analysis.fit_from(instance)` builds inside the trace.
 The inversion holds one linear object per Gaussian basis; the mapping matrix is their images side by side.
 """
-steps = iu.profile_fit_steps(
+steps = fp.profile_fit_steps(
     analysis,
     instance_jax,
     {
@@ -128,7 +130,7 @@ steps = iu.profile_fit_steps(
     },
     repeats,
 )
-iu.check(float(steps["Log likelihood"]["result"]), figure_of_merit, 1e-8, "the last step equals the eager fit")
+fp.check(float(steps["Log likelihood"]["result"]), figure_of_merit, 1e-8, "the last step equals the eager fit")
 
 """
 __Full Pipeline, vmap Batch__
@@ -136,8 +138,8 @@ __Full Pipeline, vmap Batch__
 The likelihood a search calls, as one program; then a batch of instances stacked leaf by leaf
 (`profiling_util.stack_instances`), which works because instances of one model share a tree structure.
 """
-full = iu.full_pipeline(likelihood, instance_jax, figure_of_merit, repeats)
-vmapped = iu.vmap_batch(likelihood, model, vector, args.batch_size, full, repeats)
+full = fp.full_pipeline(likelihood, instance_jax, figure_of_merit, "the eager FitInterferometer", repeats)
+vmapped = fp.vmap_batch(likelihood, model, vector, args.batch_size, full, repeats)
 
 """
 __Gradient By Name__
@@ -147,7 +149,8 @@ keeps its active set (the Gaussians clamped at zero stay clamped) over the steps
 """
 gradient = None
 if args.gradient:
-    gradient = iu.gradient_check(likelihood, model, vector, step=2e-5, rtol=1e-6, repeats=repeats)
+    gradient_vector = util.jittered_vectors(vector, 2, scale=0.01, seed=1)[1]  # a little off the reference point
+    gradient = fp.gradient_check(likelihood, model, gradient_vector, steps=(2e-5,), rtol=1e-6, repeats=repeats)
 
 """
 __Einstein Radius Scan__
@@ -156,11 +159,13 @@ Found by name, not by its place in the vector: the one leaf whose name ends in `
 over, every other leaf broadcast.
 """
 version = al.__version__
-scan = iu.einstein_radius_scan(
+einstein_radius = float(instance.galaxies.lens.mass.einstein_radius)
+scan = fp.einstein_radius_scan(
     likelihood,
     instance_jax,
-    args.scan_points,
-    f"mge_einstein_radius_gradient_interferometer_v{version}",
+    np.linspace(0.9 * einstein_radius, 1.1 * einstein_radius, args.scan_points),
+    truth=float(iu.simulator.true_tracer().galaxies[0].mass.einstein_radius),
+    plot_path=iu.RESULTS_DIR / f"mge_einstein_radius_gradient_interferometer_v{version}.png",
     title="MGE interferometer: log likelihood and jax.grad along galaxies.lens.mass.einstein_radius",
 )
 
@@ -170,7 +175,7 @@ __Summary__
 summary = {
     "autolens_version": version,
     "configuration": configuration,
-    **iu.steps_summary(steps),
+    **fp.steps_summary(steps),
     "full_pipeline": util.timings_only(full),
     "log_likelihood": {"fit_interferometer": figure_of_merit, "full_pipeline_pytree": float(full["result"])},
     "vmap": vmapped,
@@ -184,8 +189,9 @@ summary = {
     },
     "repeats": repeats,
 }
-iu.write_summary(
+fp.write_summary(
     summary,
+    iu.RESULTS_DIR,
     f"mge_likelihood_summary_interferometer_v{version}",
     title="MGE interferometer likelihood (DFT), pytree inputs",
     subtitle=(

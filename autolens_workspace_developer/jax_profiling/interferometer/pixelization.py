@@ -46,11 +46,13 @@ import argparse
 import time
 
 import jax.numpy as jnp
+import numpy as np
 
 import autolens as al
 
 import interferometer_util as iu
-import profiling_util as util  # put on the path by interferometer_util
+import fit_profile as fp  # fit_profile and profiling_util: put on the path by interferometer_util
+import profiling_util as util
 
 """
 __Command Line__
@@ -110,7 +112,7 @@ __Per-Step JIT Profiling__
 Each step is a quantity of the `FitInterferometer` built inside the trace. The lens light is a standard light
 profile: its image is Fourier transformed and subtracted from the data before the source is reconstructed.
 """
-steps = iu.profile_fit_steps(
+steps = fp.profile_fit_steps(
     analysis,
     instance_jax,
     {
@@ -129,13 +131,13 @@ steps = iu.profile_fit_steps(
     },
     repeats,
 )
-iu.check(float(steps["Log evidence"]["result"]), figure_of_merit, 1e-8, "the last step equals the eager fit")
+fp.check(float(steps["Log evidence"]["result"]), figure_of_merit, 1e-8, "the last step equals the eager fit")
 
 """
 __Full Pipeline, vmap Batch__
 """
-full = iu.full_pipeline(likelihood, instance_jax, figure_of_merit, repeats)
-vmapped = iu.vmap_batch(likelihood, model, vector, args.batch_size, full, repeats)
+full = fp.full_pipeline(likelihood, instance_jax, figure_of_merit, "the eager FitInterferometer", repeats)
+vmapped = fp.vmap_batch(likelihood, model, vector, args.batch_size, full, repeats)
 
 """
 __Gradient By Name__
@@ -150,17 +152,20 @@ in absolute terms, is what the tolerance of 1e-4 leaves room for (the smallest d
 """
 gradient = None
 if args.gradient:
-    gradient = iu.gradient_check(likelihood, model, vector, step=1e-7, rtol=1e-4, repeats=repeats)
+    gradient_vector = util.jittered_vectors(vector, 2, scale=0.01, seed=1)[1]  # a little off the reference point
+    gradient = fp.gradient_check(likelihood, model, gradient_vector, steps=(1e-7,), rtol=1e-4, repeats=repeats)
 
 """
 __Einstein Radius Scan__
 """
 version = al.__version__
-scan = iu.einstein_radius_scan(
+einstein_radius = float(instance.galaxies.lens.mass.einstein_radius)
+scan = fp.einstein_radius_scan(
     likelihood,
     instance_jax,
-    args.scan_points,
-    f"pixelization_einstein_radius_gradient_interferometer_v{version}",
+    np.linspace(0.9 * einstein_radius, 1.1 * einstein_radius, args.scan_points),
+    truth=float(iu.simulator.true_tracer().galaxies[0].mass.einstein_radius),
+    plot_path=iu.RESULTS_DIR / f"pixelization_einstein_radius_gradient_interferometer_v{version}.png",
     title="Pixelized source, interferometer: log evidence and jax.grad along galaxies.lens.mass.einstein_radius",
 )
 
@@ -170,7 +175,7 @@ __Summary__
 summary = {
     "autolens_version": version,
     "configuration": configuration,
-    **iu.steps_summary(steps),
+    **fp.steps_summary(steps),
     "full_pipeline": util.timings_only(full),
     "log_evidence": {"fit_interferometer": figure_of_merit, "full_pipeline_pytree": float(full["result"])},
     "vmap": vmapped,
@@ -184,8 +189,9 @@ summary = {
     },
     "repeats": repeats,
 }
-iu.write_summary(
+fp.write_summary(
     summary,
+    iu.RESULTS_DIR,
     f"pixelization_likelihood_summary_interferometer_v{version}",
     title="Pixelized-source interferometer likelihood (DFT, 20 x 20 rectangular mesh), pytree inputs",
     subtitle=(

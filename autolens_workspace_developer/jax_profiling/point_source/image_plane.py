@@ -54,10 +54,13 @@ jax.config.update("jax_enable_x64", True)
 import argparse
 import time
 
+import numpy as np
+
 import autolens as al
 
 import point_source_util as pu
-import profiling_util as util  # put on the path by point_source_util
+import fit_profile as fp  # fit_profile and profiling_util: put on the path by point_source_util
+import profiling_util as util
 
 """
 __Command Line__
@@ -112,7 +115,7 @@ __Per-Step JIT Profiling__
 Each step is a quantity of the `FitPointDataset` that `analysis.fit_from(instance)` builds inside the trace. The
 first is the triangle search alone (`polish=False`): its centres are good to the solver's precision.
 """
-steps = pu.profile_fit_steps(
+steps = fp.profile_fit_steps(
     analysis,
     instance_jax,
     {
@@ -130,13 +133,15 @@ steps = pu.profile_fit_steps(
     },
     repeats,
 )
-pu.check(float(steps["Log likelihood"]["result"]), eager_log_likelihood, 1e-8, "the last step equals the eager fit")
+fp.check(float(steps["Log likelihood"]["result"]), eager_log_likelihood, 1e-8, "the last step equals the eager fit")
 
 """
 __Full Pipeline, vmap Batch__
 """
-full = pu.full_pipeline(likelihood, instance_jax, eager_log_likelihood, repeats)
-vmapped = pu.vmap_batch(likelihood, eager, model, vector, args.batch_size, full, repeats)
+full = fp.full_pipeline(likelihood, instance_jax, eager_log_likelihood, "the eager (NumPy) likelihood", repeats)
+vmapped = fp.vmap_batch(
+    likelihood, model, vector, args.batch_size, full, repeats, eager_likelihood=eager.log_likelihood_function
+)
 
 """
 __Gradient By Name__
@@ -144,18 +149,21 @@ __Gradient By Name__
 The model positions carry the implicit-function derivative of the exact solutions, so central differences of the
 likelihood itself (no staircase from the triangle precision) agree with `jax.grad` down to steps of 1e-6.
 """
-gradient = pu.gradient_check(likelihood, model, vector, repeats) if args.gradient else None
+gradient = (
+    fp.gradient_check(likelihood, model, vector, pu.FINITE_DIFFERENCE_STEPS, pu.RTOL, repeats) if args.gradient else None
+)
 
 """
 __Einstein Radius Scan__
 """
 version = al.__version__
-scan = pu.einstein_radius_scan(
+einstein_radius = float(instance.galaxies.lens.mass.einstein_radius)
+scan = fp.einstein_radius_scan(
     likelihood,
-    eager,
     instance_jax,
-    args.scan_points,
-    f"image_plane_einstein_radius_gradient_v{version}",
+    np.linspace(0.97 * einstein_radius, 1.03 * einstein_radius, args.scan_points),
+    truth=float(pu.simulator.true_tracer().galaxies[0].mass.einstein_radius),
+    plot_path=pu.RESULTS_DIR / f"image_plane_einstein_radius_gradient_v{version}.png",
     title="Point source, image plane: log likelihood and jax.grad along einstein_radius",
 )
 
@@ -166,8 +174,7 @@ summary = {
     "autolens_version": version,
     "fit_positions_cls": "FitPositionsImagePairAll",
     "configuration": configuration,
-    "steps": {label: timing["steady_per_call_s"] for label, timing in steps.items()},
-    "step_timings": {label: util.timings_only(timing) for label, timing in steps.items()},
+    **fp.steps_summary(steps),
     "full_pipeline": util.timings_only(full),
     "log_likelihood": {"eager_numpy": eager_log_likelihood, "full_pipeline_pytree": float(full["result"])},
     "vmap": vmapped,
@@ -181,8 +188,9 @@ summary = {
     },
     "repeats": repeats,
 }
-pu.write_summary(
+fp.write_summary(
     summary,
+    pu.RESULTS_DIR,
     f"image_plane_likelihood_summary_v{version}",
     title="Point-source image-plane likelihood (all pairs, fluxes), pytree inputs",
     subtitle=(

@@ -51,10 +51,13 @@ jax.config.update("jax_enable_x64", True)
 import argparse
 import time
 
+import numpy as np
+
 import autolens as al
 
 import point_source_util as pu
-import profiling_util as util  # put on the path by point_source_util
+import fit_profile as fp  # fit_profile and profiling_util: put on the path by point_source_util
+import profiling_util as util
 
 """
 __Command Line__
@@ -108,7 +111,7 @@ __Per-Step JIT Profiling__
 
 Each step is a quantity of the `FitPointDataset` that `analysis.fit_from(instance)` builds inside the trace.
 """
-steps = pu.profile_fit_steps(
+steps = fp.profile_fit_steps(
     analysis,
     instance_jax,
     {
@@ -120,13 +123,15 @@ steps = pu.profile_fit_steps(
     },
     repeats,
 )
-pu.check(float(steps["Log likelihood"]["result"]), eager_log_likelihood, 1e-8, "the last step equals the eager fit")
+fp.check(float(steps["Log likelihood"]["result"]), eager_log_likelihood, 1e-8, "the last step equals the eager fit")
 
 """
 __Full Pipeline, vmap Batch__
 """
-full = pu.full_pipeline(likelihood, instance_jax, eager_log_likelihood, repeats)
-vmapped = pu.vmap_batch(likelihood, eager, model, vector, args.batch_size, full, repeats)
+full = fp.full_pipeline(likelihood, instance_jax, eager_log_likelihood, "the eager (NumPy) likelihood", repeats)
+vmapped = fp.vmap_batch(
+    likelihood, model, vector, args.batch_size, full, repeats, eager_likelihood=eager.log_likelihood_function
+)
 
 """
 __Gradient By Name__
@@ -134,18 +139,21 @@ __Gradient By Name__
 Nothing is solved for: the likelihood is a smooth function of the parameters, and central differences of it agree
 with `jax.grad` down to steps of 1e-6.
 """
-gradient = pu.gradient_check(likelihood, model, vector, repeats) if args.gradient else None
+gradient = (
+    fp.gradient_check(likelihood, model, vector, pu.FINITE_DIFFERENCE_STEPS, pu.RTOL, repeats) if args.gradient else None
+)
 
 """
 __Einstein Radius Scan__
 """
 version = al.__version__
-scan = pu.einstein_radius_scan(
+einstein_radius = float(instance.galaxies.lens.mass.einstein_radius)
+scan = fp.einstein_radius_scan(
     likelihood,
-    eager,
     instance_jax,
-    args.scan_points,
-    f"source_plane_einstein_radius_gradient_v{version}",
+    np.linspace(0.97 * einstein_radius, 1.03 * einstein_radius, args.scan_points),
+    truth=float(pu.simulator.true_tracer().galaxies[0].mass.einstein_radius),
+    plot_path=pu.RESULTS_DIR / f"source_plane_einstein_radius_gradient_v{version}.png",
     title="Point source, source plane: log likelihood and jax.grad along einstein_radius",
 )
 
@@ -156,8 +164,7 @@ summary = {
     "autolens_version": version,
     "fit_positions_cls": "FitPositionsSource",
     "configuration": configuration,
-    "steps": {label: timing["steady_per_call_s"] for label, timing in steps.items()},
-    "step_timings": {label: util.timings_only(timing) for label, timing in steps.items()},
+    **fp.steps_summary(steps),
     "full_pipeline": util.timings_only(full),
     "log_likelihood": {"eager_numpy": eager_log_likelihood, "full_pipeline_pytree": float(full["result"])},
     "vmap": vmapped,
@@ -171,8 +178,9 @@ summary = {
     },
     "repeats": repeats,
 }
-pu.write_summary(
+fp.write_summary(
     summary,
+    pu.RESULTS_DIR,
     f"source_plane_likelihood_summary_v{version}",
     title="Point-source source-plane likelihood (fluxes), pytree inputs",
     subtitle=(
