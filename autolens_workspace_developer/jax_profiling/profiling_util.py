@@ -306,6 +306,19 @@ def one_structure_per_model(model, instance, vector) -> Tuple[List[str], bool]:
     return names, same_structure
 
 
+def pytree_summary(leaf_names: List[str], model, same_structure: bool, compiles: int = None) -> Dict:
+    """The summary JSON's `pytree` block; `compiles` (programs compiled for different instances) where counted."""
+    summary = {
+        "leaf_count": len(leaf_names),
+        "free_parameters": model.total_free_parameters,
+        "same_structure_across_instances": bool(same_structure),
+    }
+    if compiles is not None:
+        summary["compiles_for_different_instances"] = compiles
+    summary["leaf_names"] = leaf_names
+    return summary
+
+
 def stack_instances(instances: Sequence):
     """One instance whose every leaf is the stack of that leaf across `instances` (a vmap batch)."""
     return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *instances)

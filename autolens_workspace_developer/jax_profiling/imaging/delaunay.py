@@ -479,7 +479,7 @@ summary = imaging_util.likelihood_summary(
     vmap=imaging_util.vmap_summary(batch_size, vmapped, memory_mb, reporting, note=vmap_note),
     figure_of_merit=figure_of_merit,
     step_by_step=step_log_evidence,
-    pytree=imaging_util.pytree_summary(leaf_names, model, same_structure, compiles),
+    pytree=util.pytree_summary(leaf_names, model, same_structure, compiles),
     repeats=repeats,
     reporting=reporting,
     batch_size=batch_size,

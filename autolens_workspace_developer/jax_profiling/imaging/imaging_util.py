@@ -29,7 +29,7 @@ import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -785,19 +785,6 @@ def vmap_summary(batch_size: int, vmapped: Dict, memory: Dict, reporting, note: 
     return summary
 
 
-def pytree_summary(leaf_names: List[str], model, same_structure: bool, compiles: int = None) -> Dict:
-    """The summary JSON's `pytree` block; `compiles` (programs compiled for different instances) where counted."""
-    summary = {
-        "leaf_count": len(leaf_names),
-        "free_parameters": model.total_free_parameters,
-        "same_structure_across_instances": bool(same_structure),
-    }
-    if compiles is not None:
-        summary["compiles_for_different_instances"] = compiles
-    summary["leaf_names"] = leaf_names
-    return summary
-
-
 def likelihood_summary(
     instrument: str,
     configuration: Dict,
@@ -818,7 +805,7 @@ def likelihood_summary(
     Print the summary table (each step's steady-state time, their total, the full pipeline, the vmap per-call
     time and, where measured, the sharded batch's) and return the summary JSON: `vmap` is `vmap_summary`'s
     block, the figure of merit is stored by where it came from (`FitImaging`, `step_by_step`, the `full` and
-    `flat` programs) under e.g. `log_evidence`, `pytree` is `pytree_summary`'s block, `sharding`
+    `flat` programs) under e.g. `log_evidence`, `pytree` is `profiling_util.pytree_summary`'s block, `sharding`
     `sharded_vmap_batch`'s and `extra` any blocks only this script has.
     """
     version = al.__version__

@@ -181,12 +181,7 @@ summary = {
     "vmap": vmapped,
     "gradient": gradient,
     "einstein_radius_scan": scan,
-    "pytree": {
-        "leaf_count": len(leaf_names),
-        "free_parameters": model.total_free_parameters,
-        "same_structure_across_instances": bool(same_structure),
-        "leaf_names": leaf_names,
-    },
+    "pytree": util.pytree_summary(leaf_names, model, same_structure),
     "repeats": repeats,
 }
 fp.write_summary(
