@@ -147,20 +147,16 @@ def run_python(code: str) -> str:
 # 1. The leaves are the model's free parameters ----------------------------------
 
 
-def test_leaves_are_the_free_parameters_in_vector_order_named_by_model_path():
+def test_leaves_are_the_free_parameters_in_vector_order_named_as_autofit_names_them():
     model = shared_centre_model()
     instance = model.instance_from_vector(vector_of(model))
 
     named = tree_flatten_with_path(instance)[0]
 
     assert len(named) == model.prior_count == 5
-    paths = {tuple(paths[0]): prior for paths, prior in model.all_paths_prior_tuples}
-    expected = [
-        "." + ".".join(map(str, path))
-        for path, prior in sorted(paths.items(), key=lambda item: item[1].id)
-    ]
-    assert [keystr(path) for path, _ in named] == expected
-    assert ".first.centre" in expected and ".second.centre" not in expected
+    assert [keystr(path) for path, _ in named] == ["." + name for name in model.joined_paths]
+    # The shared centre has the one name autofit gives it (model.info, results, samples).
+    assert [keystr(path) for path, _ in named].count(".second.centre") == 1
 
 
 def test_ravel_pytree_gives_back_the_vector_the_instance_was_made_from():
@@ -217,7 +213,8 @@ def test_gradients_by_name_equal_the_flat_vector_gradients():
 
     assert model.prior_count == 4
     np.testing.assert_allclose(np.array(list(by_name.values())), flat, rtol=1e-12)
-    assert list(by_name) == ["first.centre", "first.normalization", "first.sigma", "second.normalization"]
+    assert list(by_name) == model.joined_paths
+    assert list(by_name) == ["second.centre", "first.normalization", "second.sigma.self", "second.normalization"]
 
 
 def test_a_prior_linked_by_arithmetic_follows_its_leaf():
@@ -311,7 +308,7 @@ def test_tuple_priors_are_one_leaf_per_element_shared_by_every_holder():
     names = [keystr(p) for p, _ in tree_flatten_with_path(instance)[0]]
 
     assert len(names) == model.prior_count
-    assert ".a.one.centre" in names
+    assert ".a.two.centre" in names and ".a.one.centre" not in names  # autofit's name
     rebuilt = jax.tree_util.tree_map(lambda x: x + 1.0, instance)
     assert rebuilt.a.two.centre is rebuilt.a.one.centre
 
@@ -570,17 +567,17 @@ def test_dropped_instances_and_models_are_freed():
     jax.tree_util.tree_unflatten(*reversed(jax.tree_util.tree_flatten(instance)))
     reference = weakref.ref(instance)
     holder_reference = weakref.ref(instance.gaussian)
-    before = len(origins._models)
+    before = len(origins._records)
 
     del instance
     gc.collect()
 
     assert reference() is None and holder_reference() is None
-    assert len(origins._models) < before
+    assert len(origins._records) < before
     burst = [model.instance_from_prior_medians() for _ in range(500)]
     del burst
     gc.collect()
-    assert len(origins._models) < before + 10
+    assert len(origins._records) < before + 10
     # A model no jitted call has seen is freed with its instances (JAX's own caches
     # keep the treedefs of jitted calls, and with them the model's blueprint).
     unseen = af.Collection(gaussian=af.Model(af.ex.Gaussian))
@@ -649,16 +646,18 @@ def test_a_constant_array_mutated_in_place_is_seen(calls_before):
     assert f._cache_size() == 2
 
 
-def test_a_replaced_constant_is_seen_with_a_new_compile():
+def test_a_constant_replaced_on_the_instance_is_refused_and_on_the_model_seen():
     model = af.Collection(gaussian=af.Model(af.ex.Gaussian, sigma=1.0))
     instance = model.instance_from_prior_medians()
     f = jax.jit(lambda i: i.gaussian.sigma * 2.0)
     assert f(instance) == 2.0
 
-    instance.gaussian.sigma = 2.0
+    instance.gaussian.sigma = 2.0  # the model fixes it: under jit it would be 1.0 again
+    with pytest.raises(pytree.PytreeError, match=r"gaussian\.sigma holds 2\.0, but the model fixes it to 1\.0.*set it on the model"):
+        f(instance)
 
-    assert f(instance) == 4.0
-    assert f(model.instance_from_prior_medians()) == 2.0
+    model.gaussian.sigma = 2.0  # an edit of the model: a new constant, a new compile
+    assert f(model.instance_from_prior_medians()) == 4.0
     assert f._cache_size() == 2
 
 
@@ -691,25 +690,8 @@ def test_an_attribute_added_to_an_instance_is_refused_by_name():
         jax.tree_util.tree_leaves(instance)
 
 
-# 5. Models, collections and priors are not pytrees -----------------------------
-
-
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda: af.Model(af.ex.Gaussian),
-        lambda: af.Collection(),
-        lambda: af.Collection(g=af.Model(af.ex.Gaussian)),
-        lambda: af.UniformPrior(0.0, 1.0),
-    ],
-    ids=["model", "empty collection", "collection", "prior"],
-)
-def test_models_collections_and_priors_are_leaves_not_pytrees(make):
-    obj = make()
-
-    assert jax.tree_util.tree_leaves(obj) == [obj]
-    with pytest.raises(TypeError):
-        jax.jit(lambda m: 0.0)(obj)
+# 5. Models, collections and priors ---------------------------------------------
+# They are pytrees of their priors' hyperparameters: see test_model_pytrees.py.
 
 
 @pytest.mark.parametrize(
@@ -751,9 +733,15 @@ def test_a_parameter_the_constructor_does_not_keep_is_read_from_what_it_was_buil
     assert jax.tree_util.tree_leaves(copy.deepcopy(again.r)) == [3]  # its id is no leaf
 
 
-def test_values_by_path_of_a_tree_no_model_built_says_what_to_do():
-    with pytest.raises(pytree.PytreeError, match="Build the instance with the model"):
+def test_values_by_path_of_a_tree_of_another_shape_says_what_to_do():
+    with pytest.raises(pytree.PytreeError, match="dict has no centre.*an object of the model's shape"):
         af.values_by_path(gaussian_model(), {"centre": 1.0})
+
+
+def test_values_by_path_reads_a_hand_built_object_by_the_models_names():
+    truth = af.ex.Gaussian(centre=1.0, normalization=2.0, sigma=3.0)
+
+    assert af.values_by_path(gaussian_model(), truth) == {"centre": 1.0, "normalization": 2.0, "sigma": 3.0}
 
 
 # Objects built by hand -------------------------------------------------------------
@@ -873,7 +861,7 @@ def test_derived_attributes_read_in_many_threads_at_once():
 def test_one_name_per_parameter_in_key_paths_values_by_path_and_errors():
     model = tuple_model()
     instance = model.instance_from_prior_medians()
-    name = "a.one.centre"
+    name = "a.two.centre"  # the name autofit gives the shared centre
 
     key_names = [keystr(path) for path, _ in tree_flatten_with_path(instance)[0]]
     by_name = af.values_by_path(model, jax.grad(lambda i: i.a.one.centre * 2.0)(instance))
@@ -881,7 +869,7 @@ def test_one_name_per_parameter_in_key_paths_values_by_path_and_errors():
 
     assert key_names[0] == "." + name
     assert list(by_name)[0] == name and by_name[name] == 2.0
-    with pytest.raises(pytree.PytreeError, match=rf"^a\.two\.centre holds .* parameter {name},"):
+    with pytest.raises(pytree.PytreeError, match=rf"^a\.two\.centre holds .* parameter {name}, which is .* at a\.one\.centre"):
         jax.tree_util.tree_leaves(instance)
 
 

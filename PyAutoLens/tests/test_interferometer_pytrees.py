@@ -46,15 +46,16 @@ TOTAL_VISIBILITIES = 300
 LONGEST_BASELINE = 2.5e5  # wavelengths
 NOISE_SIGMA = 1.0
 
-# conftest.simulated_tracer's lens and source, by the MGE model's parameter names.
+# conftest.simulated_tracer's lens and source, by the MGE model's parameter names (autofit's:
+# a centre the basis' Gaussians share is named by the last of them).
 MGE_TRUTH = {
-    "galaxies.lens.bulge.profile_list[0].ell_comps[0]": 0.05,
-    "galaxies.lens.mass.ell_comps[0]": 0.1,
+    "galaxies.lens.bulge.profile_list.19.ell_comps.ell_comps_0": 0.05,
+    "galaxies.lens.mass.ell_comps.ell_comps_0": 0.1,
     "galaxies.lens.mass.einstein_radius": 1.2,
     "galaxies.lens.shear.gamma_1": 0.05,
-    "galaxies.source.bulge.profile_list[0].centre[0]": 0.1,
-    "galaxies.source.bulge.profile_list[0].centre[1]": 0.1,
-    "galaxies.source.bulge.profile_list[0].ell_comps[0]": 0.1,
+    "galaxies.source.bulge.profile_list.19.centre.centre_0": 0.1,
+    "galaxies.source.bulge.profile_list.19.centre.centre_1": 0.1,
+    "galaxies.source.bulge.profile_list.19.ell_comps.ell_comps_0": 0.1,
 }
 
 
