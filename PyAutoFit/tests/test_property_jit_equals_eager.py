@@ -363,3 +363,25 @@ def test_a_constructor_that_refuses_the_probe_gives_a_pytree_error():
     model.upper = U(0.2, 3.0)
 
     leaves_or_refusal(instance)  # a PytreeError or the leaves, nothing else
+
+
+def test_a_child_whose_parent_is_another_object_is_refused():
+    """A child of equal values taken from another instance: jit pointed its parent to the owner."""
+    model = af.Model(pm.WithChild, a=U(0.1, 2.0))
+    instance = model.instance_from_vector([0.1])
+
+    instance.child = model.instance_from_vector([0.1]).child
+
+    assert leaves_or_refusal(instance) is None
+
+
+def test_a_model_edited_after_a_parameter_was_set_to_an_array_flattens_or_refuses():
+    """ValueError (an array's truth value) from the probe, instead of leaves or a PytreeError."""
+    model = af.Model(pm.Data, a=U(0.1, 2.0), b=U(0.1, 2.0))
+    instance = model.instance_from_vector([0.29, 0.48])
+    instance.a = np.array([1.0, 2.0])
+    leaves_or_refusal(instance)
+
+    model.b = 2 * model.b
+
+    leaves_or_refusal(instance)
