@@ -642,7 +642,10 @@ def instance_changes(draw, state):
     by_kind = {
         "set a number": [s for s in all_spots if _is_number(s.value)],
         "change an array in place": [
-            s for s in all_spots if isinstance(s.value, np.ndarray) and s.value.size and s.value.flags.writeable
+            # A constant array is made read-only once its instance crossed JAX: made
+            # writable again on purpose, as a user may.
+            s for s in all_spots if isinstance(s.value, np.ndarray) and s.value.size
+            and (s.value.flags.writeable or s.value.base is None)
         ],
         "replace a value": all_spots,
         "replace an object": [s for s in all_spots if _is_palette_object(s.value)],
@@ -659,7 +662,12 @@ def instance_changes(draw, state):
         return f"{spot} = {value!r}", lambda: spot.set(value)
     if kind == "change an array in place":
         value = draw(numbers)
-        return f"{spot}[0] = {value!r} (in place)", lambda: spot.value.__setitem__(0, value)
+
+        def change():
+            spot.value.flags.writeable = True
+            spot.value[0] = value
+
+        return f"{spot}[0] = {value!r} (in place)", change
     if kind == "replace a value":
         value = draw(fixed_values())
         return f"{spot} = {value!r}", lambda: spot.set(value)

@@ -632,17 +632,37 @@ def test_identity_fields_come_back_as_the_instances_own():
 
 
 @pytest.mark.parametrize("calls_before", [1, 3], ids=["once", "again unchanged"])
-def test_a_constant_array_mutated_in_place_is_seen(calls_before):
+def test_a_constant_array_is_read_only_once_its_instance_crossed_jax(calls_before):
+    # Its key is read once, not copied at every call: NumPy refuses an in-place change.
     model = af.Collection(gaussian=af.Model(af.ex.Gaussian), constant=np.arange(3.0))
     instance = model.instance_from_prior_medians()
     f = jax.jit(lambda i: i.constant.sum())
     for _ in range(calls_before):
         assert f(instance) == 3.0
 
+    with pytest.raises(ValueError, match="read-only"):
+        instance.constant[0] = 10.0
+    assert f(instance) == 3.0
+
+    instance.constant.flags.writeable = True  # made writable again on purpose
     instance.constant[0] = 10.0  # the model's array too: a new static value
 
     assert f(instance) == 13.0
     assert f(model.instance_from_prior_medians()) == 13.0
+    assert f._cache_size() == 2
+
+
+def test_a_constant_view_mutated_in_place_is_seen():
+    # A view's base can be written: it stays writable and is keyed at every flatten.
+    base = np.arange(6.0)
+    model = af.Collection(gaussian=af.Model(af.ex.Gaussian), constant=base[:3])
+    instance = model.instance_from_prior_medians()
+    f = jax.jit(lambda i: i.constant.sum())
+    assert f(instance) == 3.0
+
+    base[0] = 10.0
+
+    assert f(instance) == 13.0
     assert f._cache_size() == 2
 
 

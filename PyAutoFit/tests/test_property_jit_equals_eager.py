@@ -296,6 +296,18 @@ def test_a_cached_property_set_by_the_user_is_refused_unless_it_is_what_it_compu
     assert leaves_or_refusal(instance) is None
 
 
+def test_a_cached_property_array_changed_in_place_after_a_flatten_is_refused():
+    """double[0] changed after the instance, its cached value included, was flattened: jit computed it afresh."""
+    model = af.Model(pm.Cached, a=np.array([1.0, 2.0]))
+    instance = model.instance_from_vector([])
+    instance.double  # cached now
+    assert leaves_or_refusal(instance) is not None  # remembered with its cached value
+
+    instance.double[0] = 1.3
+
+    assert leaves_or_refusal(instance) is None
+
+
 def test_a_child_made_by_a_constructor_changed_in_place_is_refused():
     """child.v changed inside a derived child: jit rebuilt the child from the parameter."""
     model = af.Model(pm.WithChild, a=U(0.1, 2.0))
