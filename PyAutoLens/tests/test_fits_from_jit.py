@@ -3,6 +3,7 @@
 `FitInterferometer` whose tracer holds the instance's parameters as JAX arrays, and
 whose model data, residuals, chi-squared map and likelihood are the eager fit's,
 computed by the compiled program and stored on the fit: reading them computes nothing.
+Like an eager fit, its maps convert to NumPy and its subplot renders.
 
 Imaging is the conftest lens fitted by the MGE lens model (linear Gaussians: an
 inversion); the interferometer is the same lens seen through a small DFT.
@@ -134,6 +135,27 @@ def test__jit_fit_from__returns_the_quantities_computed(analyses, instances):
     assert np.shape(fit.model_data.array) == np.shape(analysis.dataset.data.array)
     if isinstance(fit, al.FitImaging):
         assert fit.model_data.mask is analysis.dataset.data.mask
+
+
+def test__jit_fit_from__converts_and_plots_as_the_eager_fit(analyses, instances, tmp_path):
+    """NumPy takes the fit's maps (they hold JAX arrays) and the fit's subplot renders."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import autolens.plot as aplt
+
+    analysis, eager_analysis, fit_cls = analyses
+    fit = jax.jit(analysis.fit_from)(instances[0])
+    eager = eager_analysis.fit_from(instances[0])
+
+    for name in MAPS:
+        converted = np.asarray(getattr(fit, name))
+        assert type(converted) is np.ndarray, name
+        np.testing.assert_allclose(converted, np.asarray(getattr(eager, name)), rtol=1e-8, atol=1e-8, err_msg=name)
+
+    subplot = aplt.subplot_fit_imaging if fit_cls is al.FitImaging else aplt.subplot_fit_interferometer
+    subplot(fit, output_path=str(tmp_path), output_format="png")
+    assert [path.name for path in tmp_path.iterdir()] == ["fit.png"]
 
 
 def test__jit_fit_from__compiles_once_per_model(analyses, instances):

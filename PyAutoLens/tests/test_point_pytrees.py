@@ -16,7 +16,7 @@ fluxes. The model frees the lens, the shear, the source centre and its flux (10 
   finite gradient; a model with no image in the solver's region is finite too.
 - `jax.jit(analysis.fit_from)` returns the `FitPointDataset`, its likelihood and model
   positions computed by the compiled program, equal to the eager fit's; one compile
-  per model.
+  per model. Like an eager fit, it converts to NumPy and `subplot_fit_point` renders it.
 - An analysis runs its solver in its own array module: `AnalysisPoint(use_jax=True)` given
   a solver made for NumPy (`PointSolver.for_grid`'s default) runs a copy made for JAX.
 """
@@ -237,6 +237,26 @@ def test_an_image_vanishing_at_the_caustic_gives_a_finite_jump_in_likelihood_and
     no_image = af.values_by_path(model, jax.tree.map(lambda leaf: leaf[-1], gradients))
     assert no_image["galaxies.source.point_0.centre.centre_1"] == 0.0
     assert no_image["galaxies.lens.mass.einstein_radius"] != 0.0
+
+
+def test_a_fit_from_jit_converts_and_plots_as_the_eager_fit(dataset, model, tmp_path):
+    """NumPy takes the model positions and residuals (JAX arrays) and `subplot_fit_point` renders."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import autolens.plot as aplt
+
+    eager, analysis = analyses(al.FitPositionsImagePairRepeat, dataset)
+    instance = instance_from(model)
+    fit, expected = jax.jit(analysis.fit_from)(instance), eager.fit_from(instance)
+
+    for name in ("model_data", "residual_map", "chi_squared_map"):
+        converted = np.asarray(getattr(fit.positions, name))
+        assert type(converted) is np.ndarray, name
+        np.testing.assert_allclose(converted, np.asarray(getattr(expected.positions, name)), rtol=1e-8, atol=1e-12)
+
+    aplt.subplot_fit_point(fit, output_path=str(tmp_path), output_format="png")
+    assert [path.suffix for path in tmp_path.iterdir()] == [".png"]
 
 
 def test_jit_of_fit_from_returns_the_eager_fit_with_one_compile_per_model(dataset, model):
