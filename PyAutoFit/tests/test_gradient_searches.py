@@ -8,6 +8,9 @@ costs about one likelihood execution where finite differences cost one per param
 L-BFGS-B keeps inside the priors' limits, and the search reports how many likelihood and
 gradient evaluations it made. A NumPy analysis is searched as before (finite differences,
 no bounds).
+
+`af.MultiStartAdam` optimises starts drawn from the priors together (`jax.vmap`) and finds
+the global maximum of a bimodal likelihood where one start stops on the other mode.
 """
 import logging
 
@@ -135,3 +138,57 @@ def test_lbfgs_logs_its_progress_by_name_and_its_summary_counts_evaluations(capl
     summary = "".join(text_util.search_summary_from_samples(result.samples))
     assert f"Total Likelihood Evaluations = {result.samples.samples_info['likelihood_evaluations']}" in summary
     assert "Total Gradient Evaluations = " in summary
+
+
+"""
+__Multi-start__
+
+Two peaks in the data (at 25, faint, and at 70, bright) fitted by one Gaussian: the likelihood
+has a local maximum at 25 and its global maximum at 70.
+"""
+TWO_PEAKS = (
+    af.ex.Gaussian(centre=25.0, normalization=10.0, sigma=3.0).model_data_from(np.linspace(0.0, 100.0, 201))
+    + af.ex.Gaussian(centre=70.0, normalization=25.0, sigma=3.0).model_data_from(np.linspace(0.0, 100.0, 201))
+    + np.random.default_rng(0).normal(0.0, 0.05, 201)
+)
+
+
+class TwoPeaks(af.Analysis):
+    def log_likelihood_function(self, instance):
+        xp = self._xp
+        model_data = instance.gaussian.model_data_from(np.linspace(0.0, 100.0, 201), xp=xp)
+        return -0.5 * xp.sum(((TWO_PEAKS - model_data) / 0.05) ** 2)
+
+
+def test_multi_start_adam_finds_the_global_maximum_of_a_bimodal_likelihood():
+    from scipy import optimize
+
+    model = gaussian_model()
+    result = af.MultiStartAdam(name="two_peaks", starts=16, steps=200).fit(
+        model=model, analysis=TwoPeaks(use_jax=True)
+    )
+
+    assert result.instance.gaussian.centre == pytest.approx(70.0, abs=0.05)
+    assert result.instance.gaussian.normalization == pytest.approx(25.0, abs=0.1)
+
+    # Every start's final point, by the model's names: one stopped on the faint peak.
+    finals = result.samples.sample_list
+    assert len(finals) == 16
+    centres = [sample.kwargs[("gaussian", "centre")] for sample in finals]
+    assert any(abs(centre - 25.0) < 1.0 for centre in centres)
+
+    # That peak is a local maximum: L-BFGS-B with the exact gradient started there stays.
+    fitness = Fitness(
+        model=model, analysis=TwoPeaks(use_jax=True), fom_is_log_likelihood=False,
+        resample_figure_of_merit=-np.inf, convert_to_chi_squared=True,
+    )
+    local = optimize.minimize(
+        _ExactGradient(fitness), [25.0, 10.0, 3.0], jac=True, method="L-BFGS-B", bounds=af.LBFGS().bounds_from(model)
+    )
+    assert local.x[0] == pytest.approx(25.0, abs=0.5)
+    assert result.log_likelihood > -0.5 * local.fun + 1000.0
+
+
+def test_multi_start_adam_refuses_an_analysis_without_jax():
+    with pytest.raises(ValueError, match="use_jax=True"):
+        af.MultiStartAdam(name="numpy").fit(model=gaussian_model(), analysis=TwoPeaks(use_jax=False))
