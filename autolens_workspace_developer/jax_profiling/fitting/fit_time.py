@@ -1,0 +1,191 @@
+"""
+Fitting: Time To The Maximum Likelihood
+=======================================
+
+How long does it take to fit the MGE lens of `../imaging/mge.py` (hst, 15 free parameters), and which search
+gets there? This script fits it, in one process, with:
+
+- **L-BFGS, finite differences**: what `af.LBFGS` ran as released with an analysis that uses JAX: scipy's
+  L-BFGS-B minimising `Fitness._jit` (the chi-squared of the log posterior), every gradient made of one
+  likelihood call per parameter;
+- **L-BFGS, exact gradient**: the same minimisation given `jax.value_and_grad` of the same figure of merit, as
+  `af.LBFGS` now runs it (the objective the search hands scipy, and the search itself end to end);
+- **multi-start Adam**: `af.MultiStartAdam`, starts drawn from the priors and optimised together by
+  `jax.vmap`, its best refined by the exact L-BFGS-B.
+
+The local methods start at the good start (the prior medians with the lens mass and shear at the truth,
+`imaging_util.reference_vector`): from the prior medians themselves every local method stalls near log L
+-158,000, the Einstein radius having to be found first. The multi-start search starts from the priors.
+
+For each: wall time end to end (compile included), likelihood and gradient evaluations, the final log
+likelihood and the lens mass and shear by name against the truth.
+
+__Usage__
+
+    python fit_time.py                      # every search, defaults
+    python fit_time.py --starts 16 --steps 150
+    python fit_time.py --skip finite_differences
+"""
+
+"""
+__64-bit JAX__
+
+Before any other import, for the reason given in `../imaging/mge.py`.
+"""
+import os
+
+os.environ["JAX_ENABLE_X64"] = "True"
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+import autofit as af
+import autolens as al
+from autoconf import conf
+from autofit.non_linear.fitness import Fitness
+from autofit.non_linear.search.mle.bfgs.search import _ExactGradient
+from scipy import optimize
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE.parent / "imaging")]
+
+import imaging_util
+from simulators import imaging as simulator
+
+SEARCHES = ("finite_differences", "exact_gradient", "af_lbfgs", "multi_start")
+
+parser = argparse.ArgumentParser(description="Time to the maximum likelihood of the MGE lens, by search.")
+parser.add_argument("--starts", type=int, default=16, help="multi-start Adam: starts drawn from the priors (16)")
+parser.add_argument("--steps", type=int, default=150, help="multi-start Adam: Adam steps per start (150)")
+parser.add_argument("--learning-rate", type=float, default=0.01, help="multi-start Adam: in prior widths (0.01)")
+parser.add_argument("--skip", nargs="*", default=[], choices=SEARCHES, help="searches not run")
+args = parser.parse_args()
+
+"""
+__Dataset, Model And Analysis__
+
+The hst dataset of `../imaging/mge.py` (simulated on first use) and its MGE lens model. The searches write their
+output under `fitting/output/`.
+"""
+os.chdir(HERE.parent / "imaging")  # the dataset's relative paths
+conf.instance.output_path = str(HERE / "output")
+
+dataset = imaging_util.load_dataset("hst")
+model = imaging_util.mge_model()
+analysis = al.AnalysisImaging(dataset=dataset, use_jax=True)
+good_start = imaging_util.reference_vector(model)
+true_lens = simulator.true_tracer().galaxies[0]
+
+fitness = Fitness(
+    model=model,
+    analysis=analysis,
+    fom_is_log_likelihood=False,
+    resample_figure_of_merit=-np.inf,
+    convert_to_chi_squared=True,
+)
+bounds = af.LBFGS().bounds_from(model)
+
+
+def log_likelihood_of(vector) -> float:
+    """The log likelihood at `vector`: the figure of merit is -2 (log likelihood + log prior)."""
+    log_prior = sum(model.log_prior_list_from_vector(vector=list(vector)))
+    return -0.5 * float(fitness._jit(np.asarray(vector))) - log_prior
+
+
+def lens_by_name(instance) -> dict:
+    """The lens mass and shear by the model's names, with the truth beside each."""
+    lens = model.galaxies.lens
+    named = {}
+    for component in ("mass", "shear"):
+        fitted = af.values_by_path(getattr(lens, component), getattr(instance.galaxies.lens, component))
+        truth = af.values_by_path(getattr(lens, component), getattr(true_lens, component))
+        named.update({f"{component}.{name}": (float(fitted[name]), float(truth[name])) for name in fitted})
+    return named
+
+
+class Counted:
+    """A function that counts its calls."""
+
+    def __init__(self, function):
+        self.function, self.calls = function, 0
+
+    def __call__(self, *arguments):
+        self.calls += 1
+        return self.function(*arguments)
+
+
+"""
+__Searches__
+"""
+results = {}
+
+
+def report(name, seconds, vector, likelihood_evaluations, gradient_evaluations, **extra):
+    instance = model.instance_from_vector(vector=list(vector))
+    results[name] = {
+        "seconds": seconds,
+        "log_likelihood": log_likelihood_of(vector),
+        "likelihood_evaluations": likelihood_evaluations,
+        "gradient_evaluations": gradient_evaluations,
+        "lens_fitted_and_truth": lens_by_name(instance),
+        **extra,
+    }
+    print(f"{name:<20} {seconds:8.1f} s  log L {results[name]['log_likelihood']:14.4f}  "
+          f"likelihood evaluations {likelihood_evaluations}")
+
+
+if "finite_differences" not in args.skip:
+    objective = Counted(fitness._jit)
+    start = time.perf_counter()
+    found = optimize.minimize(objective, good_start, method="L-BFGS-B")
+    report("finite_differences", time.perf_counter() - start, found.x, objective.calls, None, iterations=int(found.nit))
+
+if "exact_gradient" not in args.skip:
+    objective = Counted(_ExactGradient(fitness))
+    start = time.perf_counter()
+    found = optimize.minimize(objective, good_start, jac=True, method="L-BFGS-B", bounds=bounds)
+    report("exact_gradient", time.perf_counter() - start, found.x, objective.calls, objective.calls,
+           iterations=int(found.nit))
+
+if "af_lbfgs" not in args.skip:
+    # The search end to end: its output, its start point drawn at the good start, its visualisation.
+    start_points = dict(zip(model.priors_ordered_by_id, good_start))
+    search = af.LBFGS(name="af_lbfgs", initializer=af.InitializerParamStartPoints(start_points))
+    start = time.perf_counter()
+    result = search.fit(model=model, analysis=analysis)
+    info = result.samples.samples_info
+    report("af_lbfgs", time.perf_counter() - start, result.samples.max_log_likelihood(as_instance=False),
+           info["likelihood_evaluations"], info["gradient_evaluations"], iterations=info["total_iterations"])
+
+if "multi_start" not in args.skip:
+    search = af.MultiStartAdam(
+        name="multi_start", starts=args.starts, steps=args.steps, learning_rate=args.learning_rate
+    )
+    start = time.perf_counter()
+    result = search.fit(model=model, analysis=analysis)
+    finals = sorted(result.samples.log_likelihood_list, reverse=True)
+    report("multi_start", time.perf_counter() - start, result.samples.max_log_likelihood(as_instance=False),
+           result.samples.samples_info["likelihood_evaluations"], result.samples.samples_info["gradient_evaluations"],
+           starts=args.starts, steps=args.steps, learning_rate=args.learning_rate, final_log_likelihoods=finals)
+
+"""
+__Results__
+"""
+if "finite_differences" in results and "exact_gradient" in results:
+    results["ratio_finite_differences_over_exact"] = (
+        results["finite_differences"]["seconds"] / results["exact_gradient"]["seconds"]
+    )
+    print(f"finite differences / exact gradient, end to end: {results['ratio_finite_differences_over_exact']:.2f}")
+
+out = HERE / "results" / "fit_time_mge_hst.json"
+out.parent.mkdir(exist_ok=True)
+out.write_text(json.dumps({"machine": f"{os.cpu_count()} cores, jax {jax.__version__}", **results}, indent=1))
+print(f"results: {out}")
