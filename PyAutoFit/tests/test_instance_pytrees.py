@@ -786,6 +786,34 @@ def test_hand_built_objects_of_a_pytree_node_class_cross_jit_without_their_const
     assert jax.tree_util.tree_map(lambda _: None, obj).label == "x"
 
 
+def test_subclasses_of_a_pytree_node_class_are_nodes_whenever_they_are_defined():
+    """No `__init_subclass__` to copy: `af.pytree_node` registers every later subclass, and
+    a class's own `__init_subclass__` still runs."""
+    defined = []
+
+    @af.pytree_node
+    class Base:
+        def __init__(self, value):
+            self.value = value
+
+    class Hooked(Base):
+        def __init_subclass__(cls, **kwargs):
+            super().__init_subclass__(**kwargs)
+            defined.append(cls.__name__)
+
+    class Child(Hooked):
+        pass
+
+    class GrandChild(Child):
+        pass
+
+    assert defined == ["Child", "GrandChild"]
+    for cls in (Base, Hooked, Child, GrandChild):
+        out = jax.jit(lambda o: o)(cls(jnp.float64(2.0)))
+        assert type(out) is cls and float(out.value) == 2.0
+        assert jax.tree_util.tree_leaves(cls(1.0)) == [1.0]
+
+
 def test_import_autofit_does_not_import_jax():
     out = run_python(
         """
