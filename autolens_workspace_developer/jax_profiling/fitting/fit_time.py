@@ -2,8 +2,9 @@
 Fitting: Time To The Maximum Likelihood
 =======================================
 
-How long does it take to fit the MGE lens of `../imaging/mge.py` (hst, 15 free parameters), and which search
-gets there? This script fits it, in one process, with:
+How long does it take to fit a lens, and which search gets there? `--lens mge` (the default) is the MGE lens of
+`../imaging/mge.py` (hst, 15 free parameters); `--lens point` the quad of `../point_source/image_plane.py`
+(4 image positions and fluxes, image-plane pairs, 10 free parameters). This script fits it, in one process, with:
 
 - **L-BFGS, finite differences**: what `af.LBFGS` ran as released with an analysis that uses JAX: scipy's
   L-BFGS-B minimising `Fitness._jit` (the chi-squared of the log posterior), every gradient made of one
@@ -13,9 +14,10 @@ gets there? This script fits it, in one process, with:
 - **multi-start Adam**: `af.MultiStartAdam`, starts drawn from the priors and optimised together by
   `jax.vmap`, its best refined by the exact L-BFGS-B.
 
-The local methods start at the good start (the prior medians with the lens mass and shear at the truth,
-`imaging_util.reference_vector`): from the prior medians themselves every local method stalls near log L
--158,000, the Einstein radius having to be found first. The multi-start search starts from the priors.
+The local methods start at the good start (the point every profile of that lens is evaluated at: for the MGE
+lens the prior medians with the lens mass and shear at the truth, for the quad the truth moved slightly): from the
+MGE lens's prior medians every local method stalls near log L -158,000, the Einstein radius having to be found
+first. The multi-start search starts from the priors.
 
 For each: wall time end to end (compile included), likelihood and gradient evaluations, the final log
 likelihood and the lens mass and shear by name against the truth.
@@ -24,12 +26,13 @@ __Usage__
 
     python fit_time.py                      # every search, defaults
     python fit_time.py --starts 16 --steps 150
+    python fit_time.py --lens point
     python fit_time.py --skip finite_differences
     python fit_time.py --skip af_lbfgs multi_start --cache /tmp/jax_cache   # twice: the second run is cached
 
 A second run with `--cache` (JAX's persistent compilation cache) shows a fit's time without its compile (the
-lowering, Python tracing, is never cached); its results go to `fit_time_mge_hst_cached.json` when the cache
-folder held programs before the run, `fit_time_mge_hst_filling_the_cache.json` when it did not.
+lowering, Python tracing, is never cached); its results go to `fit_time_<lens>_cached.json` when the cache
+folder held programs before the run, `fit_time_<lens>_filling_the_cache.json` when it did not.
 """
 
 """
@@ -60,14 +63,12 @@ from autofit.non_linear.search.mle.bfgs.search import _ExactGradient
 from scipy import optimize
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent), str(HERE.parent / "imaging")]
-
-import imaging_util
-from simulators import imaging as simulator
+sys.path.insert(0, str(HERE.parent))
 
 SEARCHES = ("finite_differences", "exact_gradient", "af_lbfgs", "multi_start")
 
-parser = argparse.ArgumentParser(description="Time to the maximum likelihood of the MGE lens, by search.")
+parser = argparse.ArgumentParser(description="Time to the maximum likelihood of a lens, by search.")
+parser.add_argument("--lens", default="mge", choices=("mge", "point"), help="the MGE lens (hst) or the point quad")
 parser.add_argument("--starts", type=int, default=16, help="multi-start Adam: starts drawn from the priors (16)")
 parser.add_argument("--steps", type=int, default=150, help="multi-start Adam: Adam steps per start (150)")
 parser.add_argument("--learning-rate", type=float, default=0.01, help="multi-start Adam: in prior widths (0.01)")
@@ -86,18 +87,39 @@ if args.cache is not None:
 """
 __Dataset, Model And Analysis__
 
-The hst dataset of `../imaging/mge.py` (simulated on first use) and its MGE lens model. The searches write their
-output under `fitting/output/`.
+Each lens's dataset (simulated on first use by its group's simulator), model and JAX analysis, built by the
+group's own module, and its good start and true lens galaxy. The searches write their output under
+`fitting/output/`.
 """
-cached_before = args.cache is not None and Path(args.cache).is_dir() and any(Path(args.cache).iterdir())
-os.chdir(HERE.parent / "imaging")  # the dataset's relative paths
-conf.instance.output_path = str(HERE / "output")
 
-dataset = imaging_util.load_dataset("hst")
-model = imaging_util.mge_model()
-analysis = al.AnalysisImaging(dataset=dataset, use_jax=True)
-good_start = imaging_util.reference_vector(model)
-true_lens = simulator.true_tracer().galaxies[0]
+
+def mge_lens():
+    sys.path.insert(0, str(HERE.parent / "imaging"))
+    import imaging_util
+    from simulators import imaging as simulator
+
+    os.chdir(HERE.parent / "imaging")  # the dataset's relative paths
+    dataset = imaging_util.load_dataset("hst")
+    model = imaging_util.mge_model()
+    analysis = al.AnalysisImaging(dataset=dataset, use_jax=True)
+    return "mge_hst", model, analysis, imaging_util.reference_vector(model), simulator.true_tracer().galaxies[0]
+
+
+def point_lens():
+    sys.path.insert(0, str(HERE.parent / "point_source"))
+    import point_source_util
+    from simulators import point_source as simulator
+
+    os.chdir(HERE.parent / "point_source")
+    dataset = point_source_util.load_dataset()
+    model = point_source_util.point_model()
+    analysis = point_source_util.analyses(dataset, al.FitPositionsImagePairAll)[0]
+    return "point_quad", model, analysis, point_source_util.reference_vector(model), simulator.true_tracer().galaxies[0]
+
+
+cached_before = args.cache is not None and Path(args.cache).is_dir() and any(Path(args.cache).iterdir())
+conf.instance.output_path = str(HERE / "output")
+lens_name, model, analysis, good_start, true_lens = {"mge": mge_lens, "point": point_lens}[args.lens]()
 
 fitness = Fitness(
     model=model,
@@ -173,7 +195,7 @@ if "exact_gradient" not in args.skip:
 if "af_lbfgs" not in args.skip:
     # The search end to end: its output, its start point drawn at the good start, its visualisation.
     start_points = dict(zip(model.priors_ordered_by_id, good_start))
-    search = af.LBFGS(name="af_lbfgs", initializer=af.InitializerParamStartPoints(start_points))
+    search = af.LBFGS(name=f"af_lbfgs_{lens_name}", initializer=af.InitializerParamStartPoints(start_points))
     start = time.perf_counter()
     result = search.fit(model=model, analysis=analysis)
     info = result.samples.samples_info
@@ -182,7 +204,7 @@ if "af_lbfgs" not in args.skip:
 
 if "multi_start" not in args.skip:
     search = af.MultiStartAdam(
-        name="multi_start", starts=args.starts, steps=args.steps, learning_rate=args.learning_rate
+        name=f"multi_start_{lens_name}", starts=args.starts, steps=args.steps, learning_rate=args.learning_rate
     )
     start = time.perf_counter()
     result = search.fit(model=model, analysis=analysis)
@@ -201,7 +223,7 @@ if "finite_differences" in results and "exact_gradient" in results:
     print(f"finite differences / exact gradient, end to end: {results['ratio_finite_differences_over_exact']:.2f}")
 
 suffix = "" if args.cache is None else ("_cached" if cached_before else "_filling_the_cache")
-out = HERE / "results" / f"fit_time_mge_hst{suffix}.json"
+out = HERE / "results" / f"fit_time_{lens_name}{suffix}.json"
 out.parent.mkdir(exist_ok=True)
 out.write_text(json.dumps({"machine": f"{os.cpu_count()} cores, jax {jax.__version__}", **results}, indent=1))
 print(f"results: {out}")
