@@ -181,6 +181,25 @@ def test_a_clamped_parameter_is_not_taken_for_the_parameter():
     assert tree_unflatten(treedef, [1.1]).q == 0.95
 
 
+def test_a_parameter_clamped_over_its_whole_prior_unflattens_as_the_constant_inside_the_prior_only():
+    """
+    Found by the long run (seed 9): q follows x + 1.0, x in U(0.1, 2.0), and ClampPython
+    keeps min(q, 0.95), so q is 0.95 at every point of the prior, where the probes look.
+    Unflattening inside the prior equals `instance_from_vector`; outside it (x = -0.59,
+    where the clamp lets go) it gives the constant: the documented limit, which is why the
+    property unflattens vectors inside the priors only.
+    """
+    model = af.Model(pm.Holder, inner=af.Model(pm.ClampPython, a=U(-1.0, 1.0)), x=U(0.1, 2.0))
+    model.inner.q = model.x + 1.0
+    instance = model.instance_from_vector([0.24, 0.29])
+    treedef = tree_structure(instance)
+
+    for vector in ([0.24, 0.1], [-0.5, 1.0], [0.9, 2.0]):
+        assert tree_unflatten(treedef, vector).inner.q == model.instance_from_vector(vector).inner.q == 0.95
+    assert tree_unflatten(treedef, [0.24, -0.5946]).inner.q == 0.95
+    assert model.instance_from_vector([0.24, -0.5946]).inner.q == pytest.approx(0.4054)
+
+
 def test_a_list_subclass_built_by_a_model_keeps_its_items_after_unflatten():
     """A list subclass holding its parameters as items came back empty."""
     model = af.Model(pm.ParamList, a=U(0.1, 2.0), b=U(0.1, 2.0))
