@@ -839,6 +839,32 @@ def test_jit_accepts_instances_in_either_import_order(jax_first):
     assert float(out) == pytest.approx(50.0 + 12.5)
 
 
+@pytest.mark.parametrize("jax_first", [False, True])
+def test_a_subclass_defined_later_crosses_jit_as_the_first_jax_call_in_either_import_order(jax_first):
+    """Registration of a later subclass by `af.pytree_node` in a fresh interpreter, JAX
+    imported before autofit or after the classes are defined."""
+    first, second = ("jax", "autofit as af") if jax_first else ("autofit as af", "jax")
+    out = run_python(
+        f"""
+        import {first}
+
+        import autofit as af
+
+        @af.pytree_node
+        class Base:
+            def __init__(self, value):
+                self.value = value
+
+        class Later(Base):
+            pass
+
+        import {second}
+        print(float(jax.jit(lambda o: o.value * 2)(Later(1.5))))
+        """
+    )
+    assert float(out) == 3.0
+
+
 # 7. What users see: arrays stay on their device, one compile, names, prints ----------
 
 
