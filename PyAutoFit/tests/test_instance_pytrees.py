@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import autofit as af
+from autoconf import cached_property
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -812,6 +813,62 @@ def test_subclasses_of_a_pytree_node_class_are_nodes_whenever_they_are_defined()
         out = jax.jit(lambda o: o)(cls(jnp.float64(2.0)))
         assert type(out) is cls and float(out.value) == 2.0
         assert jax.tree_util.tree_leaves(cls(1.0)) == [1.0]
+
+
+@af.pytree_node
+class Fitted:
+    """A fit in miniature: a child held under two names, a computed field, a cache."""
+
+    __static_fields__ = ("data",)
+    __computed_fields__ = ("chi_squared",)
+
+    def __init__(self, model_obj, data):
+        self.model_obj = model_obj
+        self.profile = model_obj  # the same object under the name its fit gives it
+        self.data = data
+
+    @cached_property
+    def residuals(self):
+        return self.data - self.model_obj.value
+
+    @cached_property
+    def chi_squared(self):
+        return jnp.sum(self.residuals**2)
+
+
+def test_a_computed_field_is_computed_by_the_compiled_program_and_returned_with_the_object():
+    data = np.array([1.0, 2.0, 3.0])
+
+    fit = jax.jit(lambda value: Fitted(HandBuilt(value), data))(jnp.array([0.0, 1.0, 1.0]))
+
+    assert vars(fit)["chi_squared"] is fit.chi_squared  # stored: reading it computes nothing
+    assert isinstance(fit.chi_squared, jax.Array) and float(fit.chi_squared) == 6.0
+    assert "residuals" not in vars(fit)  # a cache: computed again when read
+    np.testing.assert_array_equal(fit.residuals, [1.0, 1.0, 2.0])
+
+
+def test_a_cached_value_read_or_not_does_not_change_the_tree():
+    read, unread = Fitted(HandBuilt(np.zeros(3)), np.ones(3)), Fitted(HandBuilt(np.zeros(3)), np.ones(3))
+    read.residuals
+
+    assert jax.tree_util.tree_structure(read) == jax.tree_util.tree_structure(unread)
+    assert [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_leaves_with_path(read)] == [
+        ".model_obj.value",
+        ".chi_squared",
+    ]
+
+
+def test_an_object_held_under_two_names_is_one_child_and_one_object_after_unflatten():
+    fit = Fitted(HandBuilt(np.arange(3.0)), np.ones(3))
+
+    leaves, treedef = jax.tree_util.tree_flatten(fit)
+    rebuilt = jax.tree_util.tree_unflatten(treedef, leaves)
+    out = jax.jit(lambda f: f)(fit)
+
+    assert len(leaves) == 2  # the profile's value once, the chi-squared
+    for obj in (rebuilt, out):
+        assert obj.profile is obj.model_obj
+    np.testing.assert_array_equal(out.profile.value, [0.0, 1.0, 2.0])
 
 
 def test_import_autofit_does_not_import_jax():

@@ -134,7 +134,10 @@ def test__jit_fit_from__returns_the_quantities_computed(analyses, instances):
         assert getattr(fit, name) is vars(fit)[name], name
     assert np.shape(fit.model_data.array) == np.shape(analysis.dataset.data.array)
     if isinstance(fit, al.FitImaging):
-        assert fit.model_data.mask is analysis.dataset.data.mask
+        mask = fit.model_data.mask
+        assert type(mask) is al.Mask2D and not isinstance(mask.array, jax.Array)
+        np.testing.assert_array_equal(mask, analysis.dataset.data.mask)
+        assert mask.pixel_scales == analysis.dataset.data.mask.pixel_scales
 
 
 def test__jit_fit_from__converts_and_plots_as_the_eager_fit(analyses, instances, tmp_path):
@@ -262,5 +265,48 @@ print("ok")
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
     )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")
+
+
+def test__fit_classes_are_pytrees_when_defined__before_any_fit_is_built():
+    """
+    Fits are registered as their classes are defined (`af.pytree_node`), not when a fit
+    is first built with JAX: in a fresh interpreter, with no fit built, JAX already
+    knows every fit class (registering one again is refused as a duplicate), and an
+    eager fit flattens into its tracer's parameters and its computed fields.
+    """
+    script = """
+import autogalaxy as ag
+import autolens as al
+import jax
+for cls in (al.FitImaging, al.FitInterferometer, ag.FitImaging, ag.FitInterferometer, al.FitPointDataset):
+    try:
+        jax.tree_util.register_pytree_node(cls, lambda fit: ((), None), lambda aux, children: None)
+    except ValueError as error:
+        assert "Duplicate" in str(error), error
+    else:
+        raise AssertionError(f"{cls.__name__} was not a pytree node")
+grid = al.Grid2D.uniform(shape_native=(20, 20), pixel_scales=0.2)
+tracer = al.Tracer(galaxies=[
+    al.Galaxy(redshift=0.5, mass=al.mp.Isothermal(einstein_radius=1.0)),
+    al.Galaxy(redshift=1.0, light=al.lp.Sersic(intensity=1.0, effective_radius=0.5)),
+])
+dataset = al.Imaging(
+    data=al.Array2D.no_mask(values=tracer.image_2d_from(grid=grid).native, pixel_scales=0.2),
+    noise_map=al.Array2D.full(fill_value=0.1, shape_native=(20, 20), pixel_scales=0.2),
+    psf=al.Convolver.from_gaussian(shape_native=(3, 3), sigma=0.2, pixel_scales=0.2),
+).apply_mask(mask=al.Mask2D.circular(shape_native=(20, 20), pixel_scales=0.2, radius=1.8))
+fit = al.FitImaging(dataset=dataset, tracer=tracer)
+leaves, treedef = jax.tree_util.tree_flatten_with_path(fit)
+names = [jax.tree_util.keystr(path) for path, _ in leaves]
+assert ".model_obj.galaxies[0].mass.einstein_radius" in names, names  # the tracer, once
+assert ".log_likelihood" in names and not any(name.startswith(".tracer") for name in names), names
+rebuilt = jax.tree_util.tree_unflatten(treedef, [leaf for _, leaf in leaves])
+assert type(rebuilt) is al.FitImaging and rebuilt.tracer is rebuilt.model_obj
+assert rebuilt.log_likelihood == fit.log_likelihood
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")
