@@ -1,327 +1,110 @@
 """
-Profiling Util: The Ground Floor Every Profiling Script Stands On
-=================================================================
+Profiling Util: How Every Profiling Script Times, Checks And Reports
+====================================================================
 
-The imaging, interferometer and point-source scripts measure different likelihoods; what they share is how
-they measure, and that lives here:
-
-- a command line whose errors are one line long, and the devices a batch is sharded over (`--devices`),
-- a timer for JAX programs (lower / compile / first call / steady state) and one for two or more programs
-  timed in turn (`time_interleaved`), so a machine whose speed drifts slows them alike,
-- the names of a pytree's leaves (`leaf_names`: one spelling, the model path), and batches of instances,
-- a bar chart of per-step times.
-
-What a script measures (its dataset, model, steps, checks and summary) stays in the script or beside it in its
-own folder (`imaging/imaging_util.py`). A script puts this folder on its import path first:
+The imaging, interferometer, point-source and fitting scripts each build their own dataset, model and
+likelihood; how they measure it lives here, so a measurement has one name in every results file. A script
+puts this folder on its import path and imports it as `util`:
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import profiling_util as util
-"""
 
+- `argument_parser`: the shared command line (`--repeats`, `--batch-size`, `--scan-points`, `--gradient`,
+  optionally `--devices`), whose errors are one line; a script adds its own options to it.
+- `use_devices`: the devices a batch is sharded over; on a CPU it must come before JAX's first computation.
+- `time_jit`: a function compiled ahead of time and timed: `lower_s`, `compile_s`, `first_call_s`, `steady_s`.
+- `time_interleaved`: two or more compiled programs called in turn, so a machine whose speed drifts slows
+  them alike; the steady time per call of each.
+- `check`: assert two values agree to a relative tolerance, and print one line saying so.
+- `profile_fit_steps`: the likelihood step by step, each step the fit's likelihood up to and including it.
+- `full_pipeline`: the whole likelihood as one program, asserted equal to the eager value.
+- `flat_vector_ratio`: the same likelihood taking the flat parameter vector (as a search's `Fitness` calls
+  it) against taking the instance (a pytree), timed in turn.
+- `vmap_batch`: a `jax.vmap` over a batch of nearby instances, each lane asserted equal to its single call,
+  with XLA's memory estimate, and sharded over several devices where there are several.
+- `gradient_check`: `jax.jit(jax.grad(likelihood))`, read by parameter name, asserted equal to central
+  differences and timed against one likelihood call; optionally 1-sigma errors from its Hessian.
+- `einstein_radius_scan`: the likelihood and its derivative along the Einstein radius, plotted.
+- `write_summary`: the summary JSON and a bar chart of its times.
+
+Every time waits for its result (`jax.block_until_ready`), so it covers the computation, not its dispatch. A
+timing is `{lower_s, compile_s, first_call_s, steady_s}` (seconds; `steady_s` per call), and a summary JSON holds
+`configuration`, `steps`, `full_pipeline`, `flat_vector`, `vmap`, `gradient`, `einstein_radius_scan`,
+`log_likelihood` (eager and jit), `autolens_version` and `repeats`, named alike in every script.
+"""
 import os
 
-# The scripts set this themselves before importing anything; repeating it here keeps the module safe to
-# import on its own (a PyAuto import that comes first would otherwise leave JAX in 32-bit mode).
+# A PyAuto import before JAX's would otherwise leave JAX in 32-bit mode.
 os.environ["JAX_ENABLE_X64"] = "True"
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
+import matplotlib
 import numpy as np
 
 jax.config.update("jax_enable_x64", True)
+matplotlib.use("Agg")  # charts are written to files, never shown
+
+import matplotlib.pyplot as plt
 
 import autofit as af
 
+_PROGRAMS = ("result", "jitted", "compiled")  # what `time_jit` returns beside its times, kept out of JSON
 
 
-"""
-__Command Line__
-"""
-
-
-class OneLineArgumentParser(argparse.ArgumentParser):
-    """
-    An `ArgumentParser` whose errors are a single line (no usage block), e.g.
-
-        mge.py: error: argument --instrument: invalid choice: 'foo' (choose from euclid, hst, jwst, ao)
-    """
-
+class _OneLineParser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"invalid count '{text}' (a whole number, 1 or more)")
+    return int(text)
 
-def add_devices_argument(parser: argparse.ArgumentParser):
+
+def argument_parser(
+    description: str, repeats: int = 10, batch_size: int = 3, scan_points: int = 21, devices: bool = False
+) -> argparse.ArgumentParser:
+    """The options every script takes, with this script's defaults; `--devices` only where `devices`."""
+    parser = _OneLineParser(description=description)
+    parser.add_argument("--repeats", type=int, default=repeats, help=f"steady calls timed per program ({repeats})")
+    parser.add_argument("--batch-size", type=_positive, default=batch_size, help=f"vmap batch size ({batch_size})")
+    parser.add_argument("--scan-points", type=_positive, default=scan_points, help=f"scan points ({scan_points})")
     parser.add_argument(
-        "--devices",
-        default=None,
-        type=_device_count,
-        help=(
-            "devices the vmap batch is sharded over (default: every device JAX sees; on a CPU, this many "
-            "host devices are made)"
-        ),
+        "--gradient", action=argparse.BooleanOptionalAction, default=True,
+        help="time jax.grad and check it against central differences (default: yes)",
     )
-
-
-def _device_count(text: str) -> int:
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"invalid device count '{text}' (a whole number, 1 or more)")
-    return count
-
-
-"""
-__Devices__
-
-A batch of instances is sharded over `--devices` devices. A GPU machine has the devices it has; a CPU has one
-device unless JAX is told to split it into several host devices (`jax_num_cpu_devices`), and that can only be
-set before JAX starts its backend, i.e. before the first JAX computation or device query. The scripts import
-nothing that starts it (importing JAX, PyAuto and this module does not), so they call `use_devices` right after
-parsing their command line. The count is set through `jax.config`, not `XLA_FLAGS`, which a library imported
-before could have rewritten.
-"""
+    if devices:
+        parser.add_argument(
+            "--devices", type=_positive, default=None,
+            help="devices the vmap batch is sharded over (default: all; on a CPU, this many host devices)",
+        )
+    return parser
 
 
 def use_devices(requested: int = None) -> List:
     """
-    The devices to shard over: the first `requested` of the devices JAX sees, or all of them (`requested` None).
-
-    With a count, JAX's CPU backend is set to make that many host devices first, so on a CPU the count is always
-    available. On another platform (GPU, TPU) a count above the devices there exits with a one-line error.
+    The first `requested` devices JAX sees, or all of them. On a CPU JAX makes `requested` host devices, which
+    it can only do before its backend starts: call this before any JAX computation.
     """
     if requested is not None:
         try:
             jax.config.update("jax_num_cpu_devices", requested)
         except RuntimeError:
-            raise SystemExit(
-                f"error: --devices {requested}: JAX's backend started before the device count could be set "
-                "(use_devices must come before any JAX computation)"
-            )
-
+            raise SystemExit(f"error: --devices {requested}: JAX started before use_devices was called")
     available = jax.devices()
-    platform = available[0].platform
-
     if requested is not None and requested > len(available):
-        raise SystemExit(
-            f"error: --devices {requested}: only {len(available)} {platform} "
-            f"device{'s' if len(available) != 1 else ''} available"
-        )
-    devices = available if requested is None else available[:requested]
-
-    print("\n--- Devices ---")
-    print(f"  {len(devices)} of {len(available)} {platform} device(s): {', '.join(str(device) for device in devices)}")
+        raise SystemExit(f"error: --devices {requested}: only {len(available)} {available[0].platform} device(s)")
+    devices = available[: requested or len(available)]
+    print(f"\n--- Devices ---\n  {len(devices)} of {len(available)} {available[0].platform} device(s)")
     return devices
-
-
-class StepProfiler:
-    """
-    Compiles and times one step of a likelihood at a time (`time_jit`), printing a line per step and keeping
-    every record, in order, in `steps`.
-    """
-
-    def __init__(self, repeats: int, label_width: int = 34):
-        self.repeats = repeats
-        self.label_width = label_width
-        self.steps = {}
-
-    def __call__(self, label: str, function: Callable, *inputs):
-        timing = time_jit(function, *inputs, repeats=self.repeats)
-        self.steps[label] = timing
-        print(
-            f"  {label:<{self.label_width}} lower {timing['lower_s']:.3f} s | compile {timing['compile_s']:.3f} s | "
-            f"first {timing['first_call_s']:.4f} s | steady {timing['steady_per_call_s'] * 1e3:.3f} ms"
-        )
-        return timing["result"]
-
-
-def memory_mb(compiled) -> Dict:
-    """XLA's static account of a compiled program's buffers, in MB (None where the backend gives none)."""
-    memory = compiled.memory_analysis()
-    if memory is None:
-        return None
-    sizes = {
-        "argument": memory.argument_size_in_bytes / 1024**2,
-        "output": memory.output_size_in_bytes / 1024**2,
-        "temp": memory.temp_size_in_bytes / 1024**2,
-        "generated_code": memory.generated_code_size_in_bytes / 1024**2,
-    }
-    sizes["total"] = sizes["argument"] + sizes["output"] + sizes["temp"]
-    return sizes
-
-
-def bar_chart(
-    path: Path,
-    step_per_call: Dict,
-    lines: Sequence,
-    title: str,
-    subtitle: str,
-    height: float = 6,
-    legend_offset: float = -0.12,
-):
-    """
-    A horizontal bar per step (steady-state time per call), with `lines` as (seconds, label, colour)
-    vertical lines for the full pipeline and the vmap per-call time; `height` (inches) and `legend_offset`
-    (the legend's place below the axes) fit the number of steps.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = list(step_per_call)
-    times = list(step_per_call.values())
-
-    figure, axis = plt.subplots(figsize=(10, height))
-    bars = axis.barh(range(len(labels)), times, color="#4C72B0", height=0.6)
-    for bar, seconds in zip(bars, times):
-        axis.text(
-            bar.get_width() + max(times) * 0.01,
-            bar.get_y() + bar.get_height() / 2,
-            f"{seconds * 1e3:.3f} ms",
-            va="center",
-            fontsize=9,
-        )
-    for seconds, label, colour in lines:
-        axis.axvline(seconds, color=colour, linestyle="--", label=label)
-    axis.set_yticks(range(len(labels)))
-    axis.set_yticklabels(labels)
-    axis.invert_yaxis()
-    axis.set_xlabel("steady-state time per call (s)")
-    figure.suptitle(title, fontweight="bold")
-    axis.set_title(subtitle, fontsize=9)
-    axis.legend(loc="upper center", bbox_to_anchor=(0.5, legend_offset), ncol=1, fontsize=9)
-    axis.margins(x=0.2)
-    figure.tight_layout()
-    figure.savefig(path, dpi=150)
-    plt.close(figure)
-
-
-
-def rtol_text(rtol: float) -> str:
-    """A tolerance as the scripts print it: 1e-6, not Python's 1e-06."""
-    mantissa, exponent = f"{rtol:.0e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
-
-
-
-def jittered_vectors(vector: np.ndarray, total: int, scale: float = 0.005, seed: int = 1):
-    """
-    `total` nearby parameter vectors: the first is `vector` itself, the others are small, seeded random
-    offsets from it, so a batch holds genuinely different instances.
-    """
-    rng = np.random.default_rng(seed)
-    return [vector] + [
-        vector + scale * rng.standard_normal(vector.shape) for _ in range(total - 1)
-    ]
-
-
-
-def different_instances(model, vector, total: int) -> List:
-    """`total` instances a little way from `vector` (`jittered_vectors`), on the device."""
-    return [
-        on_device(model.instance_from_vector(vector=jittered))
-        for jittered in jittered_vectors(vector, total)
-    ]
-
-
-"""
-__Pytrees__
-"""
-
-
-def require_pytree(instance):
-    """
-    Exit with a one-line message if this autofit does not make model instances JAX pytrees.
-
-    A class JAX does not know is a single opaque leaf: `tree_leaves(instance)` is then `[instance]`.
-    """
-    leaves = jax.tree_util.tree_leaves(instance)
-    if len(leaves) == 1 and leaves[0] is instance:
-        raise SystemExit(
-            f"error: {type(instance).__name__} is not a JAX pytree with this autofit "
-            f"({af.__version__} at {Path(af.__file__).parent}); the pytree profiles need the patched stack"
-        )
-
-
-def on_device(instance):
-    """The same instance with every leaf a JAX array, as a search would hand it to a compiled program."""
-    return jax.tree_util.tree_map(jnp.asarray, instance)
-
-
-def leaf_names(tree) -> List[str]:
-    """
-    The name of every leaf of `tree`, in leaf order: its key path as `jax.tree_util.keystr` prints it, without
-    the leading dot. A leaf of a model instance (or of a gradient or batch shaped like one) has one key, its
-    whole model path, so its name is e.g. 'galaxies.lens.mass.einstein_radius', as `af.values_by_path`
-    spells it. This is the one place a script turns key paths into names.
-    """
-    return [
-        jax.tree_util.keystr(path).lstrip(".")
-        for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]
-    ]
-
-
-def values_by_name(tree) -> Dict[str, float]:
-    """{leaf name: value} of a tree of scalars (an instance, a gradient, a tangent)."""
-    return {name: float(leaf) for name, leaf in zip(leaf_names(tree), jax.tree_util.tree_leaves(tree))}
-
-
-def leaf_named(tree, name: str):
-    """
-    A tree shaped like `tree` that is True at its one leaf whose name ends in `name` (e.g. 'einstein_radius')
-    and False elsewhere, for selecting that leaf with `jax.tree_util.tree_map`; exits if not exactly one does.
-    """
-    names = leaf_names(tree)
-    hits = [leaf_name for leaf_name in names if leaf_name.rsplit(".", 1)[-1] == name]
-    if len(hits) != 1:
-        raise SystemExit(f"error: expected one leaf named '{name}', found {hits or 'none'} among {names}")
-    treedef = jax.tree_util.tree_structure(tree)
-    return jax.tree_util.tree_unflatten(treedef, [leaf_name == hits[0] for leaf_name in names])
-
-
-def one_structure_per_model(model, instance, vector) -> Tuple[List[str], bool]:
-    """
-    Print the instance's leaves and check that a second instance of the model, from other values, has the same
-    tree structure (else every instance would compile again). Returns the leaf names and that check.
-    """
-    names = leaf_names(instance)
-    other_instance = model.instance_from_vector(vector=jittered_vectors(vector, 2)[1])
-    same_structure = jax.tree_util.tree_structure(instance) == jax.tree_util.tree_structure(
-        other_instance
-    )
-
-    print(f"\n  pytree leaves: {len(names)} (free parameters: {model.total_free_parameters})")
-    print(f"  e.g. {names[0]}  ...  {names[-1]}")
-    print(f"  two instances share one tree structure (one compile per model): {same_structure}")
-
-    assert same_structure, "two instances of one model have different pytree structures"
-    return names, same_structure
-
-
-def pytree_summary(leaf_names: List[str], model, same_structure: bool, compiles: int = None) -> Dict:
-    """The summary JSON's `pytree` block; `compiles` (programs compiled for different instances) where counted."""
-    summary = {
-        "leaf_count": len(leaf_names),
-        "free_parameters": model.total_free_parameters,
-        "same_structure_across_instances": bool(same_structure),
-    }
-    if compiles is not None:
-        summary["compiles_for_different_instances"] = compiles
-    summary["leaf_names"] = leaf_names
-    return summary
-
-
-def stack_instances(instances: Sequence):
-    """One instance whose every leaf is the stack of that leaf across `instances` (a vmap batch)."""
-    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *instances)
 
 
 """
@@ -329,82 +112,393 @@ __Timing__
 """
 
 
-def block(result):
-    """Wait for every array in `result`, so a timing covers the computation and not just its dispatch."""
-    return jax.block_until_ready(result)
-
-
-def time_jit(function: Callable, *args, repeats: int = 10) -> Dict:
+def time_jit(function: Callable, *args, repeats: int) -> Dict:
     """
-    Compile `function` ahead of time for `args` and time each stage:
-
-    - `lower_s`: tracing the Python into a JAX program (this is where `instance_from_vector` runs, or where
-      the pytree is rebuilt from tracers),
-    - `compile_s`: XLA compiling that program,
-    - `first_call_s`: the first call of the compiled program,
-    - `steady_per_call_s`: the mean over `repeats` further calls (None for none).
-
-    The calls go through the `jax.jit` function itself, which reuses the executable compiled here (JAX caches
-    it; a first call that compiled again would show in `first_call_s`). That is the dispatch path a search
-    takes. Calling the AOT `Compiled` object with an instance works too, and returns the same number, but it
-    flattens the pytree in Python on every call, which the `jax.jit` function does in C++.
-
-    Returns these, plus the compiled program (`"compiled"`, for its memory analysis) and the result
-    (`"result"`).
+    `jax.jit(function)` lowered (traced into a JAX program), compiled by XLA, called once and then `repeats`
+    times more, each stage timed. The calls go through the jitted function, which reuses the executable
+    compiled here, as a search's calls do. Returns the times and the `result`, `jitted` and `compiled`.
     """
     jitted = jax.jit(function)
-
     start = time.perf_counter()
     lowered = jitted.lower(*args)
     lower_s = time.perf_counter() - start
-
-    start = time.perf_counter()
     compiled = lowered.compile()
-    compile_s = time.perf_counter() - start
-
+    compile_s = time.perf_counter() - start - lower_s
     start = time.perf_counter()
-    result = block(jitted(*args))
+    result = jax.block_until_ready(jitted(*args))
     first_call_s = time.perf_counter() - start
-
     start = time.perf_counter()
     for _ in range(repeats):
-        result = block(jitted(*args))
-    steady_per_call_s = (time.perf_counter() - start) / repeats if repeats else None
-
+        result = jax.block_until_ready(jitted(*args))
+    steady_s = (time.perf_counter() - start) / repeats if repeats else None
     return {
-        "lower_s": lower_s,
-        "compile_s": compile_s,
-        "first_call_s": first_call_s,
-        "steady_per_call_s": steady_per_call_s,
-        "jitted": jitted,
-        "compiled": compiled,
-        "result": result,
+        "lower_s": lower_s, "compile_s": compile_s, "first_call_s": first_call_s, "steady_s": steady_s,
+        "result": result, "jitted": jitted, "compiled": compiled,
     }
 
 
-def interleaved_calls(programs: Dict[str, Tuple[Callable, object]], repeats: int) -> Dict[str, List[float]]:
+def time_interleaved(programs: Dict[str, Tuple[Callable, object]], repeats: int) -> Dict[str, float]:
     """
-    The time of every call of each of `programs` (name: (function, its argument)), called in turn, one call
-    each, `repeats` times, the order reversed every other round: a machine whose speed drifts slows every
-    program alike. The programs must have been called once already (compiled, first call done).
+    The steady time per call of each of `programs` (name: (compiled function, its argument)), called in turn
+    `repeats` times, the order reversed every other round. Call each once first, so none compiles here.
     """
-    calls = {name: [] for name in programs}
-    names = list(programs)
+    times = {name: 0.0 for name in programs}
     for round_number in range(repeats):
-        for name in names if round_number % 2 == 0 else names[::-1]:
+        for name in list(programs)[:: 1 if round_number % 2 == 0 else -1]:
             function, argument = programs[name]
             start = time.perf_counter()
-            block(function(argument))
-            calls[name].append(time.perf_counter() - start)
-    return calls
+            jax.block_until_ready(function(argument))
+            times[name] += time.perf_counter() - start
+    return {name: total / repeats if repeats else None for name, total in times.items()}
 
 
-def time_interleaved(programs: Dict[str, Tuple[Callable, object]], repeats: int) -> Dict[str, float]:
-    """The mean steady time per call of each of `programs`, timed by `interleaved_calls`; None with no repeats."""
-    calls = interleaved_calls(programs, repeats)
-    return {name: sum(times) / len(times) if times else None for name, times in calls.items()}
+def check(value, reference, rtol: float, what: str):
+    """Assert `value` equals `reference` to `rtol` (arrays elementwise) and print one line saying so."""
+    value, reference = np.asarray(value, dtype=float), np.asarray(reference, dtype=float)
+    np.testing.assert_allclose(value, reference, rtol=rtol, err_msg=what)
+    difference = np.max(np.abs(value - reference) / np.maximum(np.abs(reference), np.finfo(float).tiny))
+    print(f"  {what}: equal (rtol {rtol:.0e}, largest relative difference {difference:.1e})")
 
 
-def timings_only(timing: Dict) -> Dict:
-    """A `time_jit` record without the programs and the result, for printing and JSON."""
-    return {key: value for key, value in timing.items() if key.endswith("_s")}
+def _line(label: str, timing: Dict) -> str:
+    steady = "-" if timing["steady_s"] is None else f"{timing['steady_s'] * 1e3:.3f} ms"
+    return (
+        f"  {label:<36} lower {timing['lower_s']:.3f} s | compile {timing['compile_s']:.3f} s | "
+        f"first {timing['first_call_s']:.4f} s | steady {steady}"
+    )
+
+
+def _timings(timing: Dict) -> Dict:
+    return {key: value for key, value in timing.items() if key not in _PROGRAMS}
+
+
+def _on_device(tree):
+    """Every leaf a JAX array, as a search hands an instance to a compiled program."""
+    return jax.tree_util.tree_map(jnp.asarray, tree)
+
+
+def _vector_of(model, instance) -> np.ndarray:
+    """The instance's free parameters in the order of `model.instance_from_vector`."""
+    return np.array([float(value) for value in af.values_by_path(model, instance).values()])
+
+
+"""
+__The Likelihood, Step By Step And Whole__
+"""
+
+
+def profile_fit_steps(analysis, instance, steps: Dict[str, Callable], repeats: int) -> Dict[str, Dict]:
+    """
+    Each of `steps` (label: function of a fit) compiled and timed as the likelihood up to and including it: the
+    fit is `analysis.fit_from(instance)` built inside the trace, and computes lazily, so a step compiles only
+    what its quantity needs. The times are cumulative.
+    """
+    print("\n--- The likelihood step by step (each step: the likelihood up to and including it) ---")
+    instance, timings = _on_device(instance), {}
+    for label, quantity in steps.items():
+
+        def step(instance, quantity=quantity):
+            value = quantity(analysis.fit_from(instance))
+            return getattr(value, "array", value)  # the plain array of a PyAuto structure
+
+        timings[label] = time_jit(step, instance, repeats=repeats)
+        print(_line(label, timings[label]))
+    return timings
+
+
+def full_pipeline(likelihood: Callable, instance, eager_value: float, eager_name: str, repeats: int) -> Dict:
+    """The whole likelihood as one compiled program, timed and asserted equal to `eager_value` (rtol 1e-8)."""
+    print("\n--- Full pipeline, one program ---")
+    full = time_jit(likelihood, _on_device(instance), repeats=repeats)
+    print(_line("log likelihood", full))
+    check(float(full["result"]), eager_value, 1e-8, f"jit equals {eager_name}")
+    return full
+
+
+def flat_vector_ratio(likelihood: Callable, model, instance, repeats: int) -> Dict:
+    """
+    The likelihood of the flat parameter vector, the instance built from it inside the trace as a search's
+    `Fitness` does (`model.instance_from_vector(vector, xp=jnp)`), against the likelihood of the instance
+    itself: asserted equal (rtol 1e-10) and timed in turn.
+    """
+    print("\n--- Pytree versus flat vector ---")
+    instance, vector = _on_device(instance), jnp.asarray(_vector_of(model, instance))
+    pytree = time_jit(likelihood, instance, repeats=0)
+    flat = time_jit(lambda vector: likelihood(model.instance_from_vector(vector, xp=jnp)), vector, repeats=0)
+    check(float(flat["result"]), float(pytree["result"]), 1e-10, "the flat vector's value equals the pytree's")
+    in_turn = time_interleaved({"pytree": (pytree["jitted"], instance), "flat": (flat["jitted"], vector)}, repeats)
+    ratio = in_turn["pytree"] / in_turn["flat"] if repeats else None
+    print(_line("likelihood of the flat vector", flat))
+    if repeats:
+        print(f"  called in turn: pytree {in_turn['pytree'] * 1e3:.3f} ms, flat vector {in_turn['flat'] * 1e3:.3f} ms"
+              f" (pytree / flat vector {ratio:.3f})")
+    return {
+        "pytree_s": in_turn["pytree"], "flat_vector_s": in_turn["flat"], "pytree_over_flat_vector": ratio,
+        "flat_vector_lower_s": flat["lower_s"], "flat_vector_compile_s": flat["compile_s"],
+    }
+
+
+"""
+__Batches Of Instances__
+"""
+
+
+def _nearby_instances(model, instance, total: int, scale: float = 0.005, seed: int = 1) -> List:
+    """`instance` and `total - 1` others, each value moved by `scale` times max(1, |value|) at random."""
+    vector, rng = _vector_of(model, instance), np.random.default_rng(seed)
+    vectors = [vector] + [vector + scale * np.maximum(1.0, np.abs(vector)) * rng.standard_normal(vector.size)
+                          for _ in range(total - 1)]
+    return [model.instance_from_vector(vector=list(values)) for values in vectors]
+
+
+def _memory_mb(compiled) -> Dict:
+    """XLA's static account of a compiled program's buffers, in MB (None where the backend gives none)."""
+    memory = compiled.memory_analysis()
+    if memory is None:
+        return None
+    sizes = {kind: getattr(memory, f"{kind}_size_in_bytes") / 1024**2 for kind in ("argument", "output", "temp")}
+    return {**sizes, "total": sum(sizes.values())}
+
+
+def vmap_batch(
+    likelihood: Callable, model, instance, batch_size: int, full: Dict, repeats: int,
+    eager_likelihood: Callable = None, devices: Sequence = None,
+) -> Dict:
+    """
+    `jax.vmap(likelihood)` over `batch_size` nearby instances stacked leaf by leaf (instances of one model share
+    one tree structure): timed, each lane asserted equal to its single call (`full["jitted"]`, rtol 1e-10) and,
+    given `eager_likelihood`, to it (rtol 1e-8). With more than one of `devices`, the batch (rounded up to a
+    multiple of them) is also split over them and each device runs the vmap on its own lanes (a `shard_map`):
+    asserted equal to the one-device batch and timed in turn against it.
+    """
+    print("\n--- vmap batch ---")
+    shards = len(devices) if devices else 1
+    batch_size = -(-batch_size // shards) * shards
+    instances = _nearby_instances(model, instance, batch_size)
+    batch = _on_device(jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *instances))
+    vmapped = time_jit(jax.vmap(likelihood), batch, repeats=repeats)
+    results = np.asarray(vmapped["result"])
+    check(results, [float(full["jitted"](_on_device(each))) for each in instances], 1e-10, "lanes equal single calls")
+    if eager_likelihood is not None:
+        check(results, [float(eager_likelihood(each)) for each in instances], 1e-8, "lanes equal the eager likelihood")
+    print(_line(f"batch of {batch_size}", vmapped))
+    summary = {
+        "batch_size": batch_size, **_timings(vmapped), "per_instance_s": vmapped["steady_s"] / batch_size,
+        "results": results.tolist(), "memory_mb": _memory_mb(vmapped["compiled"]),
+    }
+    memory = "-" if summary["memory_mb"] is None else f"{summary['memory_mb']['total']:.2f} MB"
+    print(f"  per instance {summary['per_instance_s'] * 1e3:.3f} ms | XLA's static memory estimate {memory}")
+    if shards > 1:
+        mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
+        spec = jax.sharding.PartitionSpec("batch")
+        split = jax.tree_util.tree_map(lambda leaf: jax.device_put(leaf, jax.sharding.NamedSharding(mesh, spec)), batch)
+        # Each device maps its own lanes, with no communication between them (the solvers' loops differ by lane).
+        program = jax.shard_map(jax.vmap(likelihood), mesh=mesh, in_specs=(spec,), out_specs=spec, check_vma=False)
+        sharded = time_jit(program, split, repeats=0)
+        check(sharded["result"], results, 1e-10, f"the batch split over {shards} devices equals the one-device batch")
+        in_turn = time_interleaved({"one": (vmapped["jitted"], batch), "all": (sharded["jitted"], split)}, repeats)
+        summary["sharded"] = {
+            "devices": shards, "lower_s": sharded["lower_s"], "compile_s": sharded["compile_s"],
+            "per_instance_s_one_device": in_turn["one"] / batch_size, "per_instance_s": in_turn["all"] / batch_size,
+            "speedup": in_turn["one"] / in_turn["all"],
+        }
+        print(f"  over {shards} devices: {summary['sharded']['speedup']:.2f}x the one-device batch, called in turn")
+    return summary
+
+
+"""
+__Gradients__
+"""
+
+
+def _central_differences(value: Callable, vector: np.ndarray, step: float) -> np.ndarray:
+    """
+    d value / d vector[i] by the fourth-order stencil (8 [f(h) - f(-h)] - [f(2h) - f(-2h)]) / 12h, with
+    h = `step` max(1, |vector[i]|); `value` may return a scalar or an array (then one row per parameter).
+    """
+    rows = []
+    for i in range(vector.size):
+        shift = np.zeros_like(vector)
+        shift[i] = h = step * max(1.0, abs(vector[i]))
+        rows.append((8 * (value(vector + shift) - value(vector - shift))
+                     - (value(vector + 2 * shift) - value(vector - 2 * shift))) / (12 * h))
+    return np.array(rows)
+
+
+def _errors(gradient: Callable, model, vector: np.ndarray, names: List[str], step: float = 1e-5) -> Dict:
+    """
+    1-sigma errors by name, sqrt(diag(F^-1)) of the Fisher matrix F = -H, H the Hessian by central differences
+    of the compiled gradient (4 n calls, no further compile). None unless F is positive definite (near a maximum).
+    """
+
+    def gradient_at(v):
+        tree = gradient(_on_device(model.instance_from_vector(vector=list(v))))
+        return np.array([float(value) for value in af.values_by_path(model, tree).values()])
+
+    hessian = _central_differences(gradient_at, vector, step)
+    fisher = -0.5 * (hessian + hessian.T)
+    positive = bool(np.linalg.eigvalsh(fisher)[0] > 0)
+    return {
+        "errors": dict(zip(names, np.sqrt(np.diag(np.linalg.inv(fisher))).tolist())) if positive else None,
+        "fisher_positive_definite": positive,
+        "hessian_relative_asymmetry": float(np.max(np.abs(hessian - hessian.T)) / np.max(np.abs(hessian))),
+    }
+
+
+def gradient_check(
+    likelihood: Callable, model, instance, steps: Sequence[float], rtol: float, repeats: int, errors: bool = False
+) -> Dict:
+    """
+    `jax.jit(jax.grad(likelihood))` at `instance`, timed, read by name (`af.values_by_path`) and asserted equal
+    to fourth-order central differences of the compiled likelihood at each of `steps` to `rtol` in every
+    parameter; then timed in turn against one likelihood call. With `errors`, 1-sigma errors by name too.
+    """
+    print("\n--- Gradient by name against central differences ---")
+    vector, device_instance = _vector_of(model, instance), _on_device(instance)
+    single = time_jit(likelihood, device_instance, repeats=0)
+    gradient = time_jit(jax.grad(likelihood), device_instance, repeats=repeats)
+    print(_line("jax.jit(jax.grad(likelihood))", gradient))
+    by_name = {name: float(value) for name, value in af.values_by_path(model, gradient["result"]).items()}
+    names = list(by_name)
+    assert np.isfinite(list(by_name.values())).all(), "the gradient has NaN / inf entries"
+
+    def value(v):
+        return float(single["jitted"](_on_device(model.instance_from_vector(vector=list(v)))))
+
+    relative_error = {}
+    for step in steps:
+        differences = dict(zip(names, _central_differences(value, vector, step)))
+        relative_error[f"{step:g}"] = {
+            name: abs(by_name[name] - differences[name]) / max(abs(differences[name]), np.finfo(float).tiny)
+            for name in names
+        }
+    width = max(map(len, names))
+    print(f"  {'parameter':<{width}} {'d log L / d p':>14}   relative error at steps {', '.join(relative_error)}")
+    for name in names:
+        errors_at = "  ".join(f"{relative_error[step][name]:.1e}" for step in relative_error)
+        print(f"  {name:<{width}} {by_name[name]:>14.6g}   {errors_at}")
+    largest = max(max(errors_at.values()) for errors_at in relative_error.values())
+    in_turn = time_interleaved(
+        {"likelihood": (single["jitted"], device_instance), "gradient": (gradient["jitted"], device_instance)},
+        repeats,
+    )
+    ratio = in_turn["gradient"] / in_turn["likelihood"] if repeats else None
+    summary = {
+        **_timings(gradient), "called_in_turn_s": in_turn, "gradient_over_likelihood": ratio,
+        "by_name": by_name, "relative_error": relative_error, "max_relative_error": largest, "rtol": rtol,
+    }
+    if repeats:
+        print(f"  called in turn: likelihood {in_turn['likelihood'] * 1e3:.3f} ms, gradient "
+              f"{in_turn['gradient'] * 1e3:.3f} ms ({ratio:.2f}x)")
+    print(f"  largest relative error against central differences: {largest:.2e} (rtol {rtol:.0e})")
+    assert largest < rtol, f"the gradient differs from central differences by {largest:.2e} (rtol {rtol})"
+    if errors:
+        summary.update(_errors(gradient["jitted"], model, vector, names))
+        print(f"  1-sigma errors from the Hessian (Fisher matrix positive definite: {summary['errors'] is not None})")
+        for name, sigma in (summary["errors"] or {}).items():
+            print(f"  {name:<{width}} {sigma:>14.4g}")
+    return summary
+
+
+def einstein_radius_scan(
+    likelihood: Callable, model, instance, values, truth: float, plot_path: Path, title: str
+) -> Dict:
+    """
+    The likelihood and its derivative along the one parameter whose name ends in `einstein_radius`, every other
+    held: one `jax.vmap` of `jax.value_and_grad` over that leaf alone. Asserted finite, plotted in two panels.
+    """
+    print("\n--- Einstein radius scan ---")
+    names = list(af.values_by_path(model, instance))
+    scanned = [name for name in names if name.endswith("einstein_radius")]
+    assert len(scanned) == 1, f"expected one parameter named einstein_radius, found {scanned}"
+    leaves, treedef = jax.tree_util.tree_flatten(_on_device(instance))
+    hits = [name == scanned[0] for name in names]
+    scan_instance = treedef.unflatten([jnp.asarray(values) if hit else leaf for hit, leaf in zip(hits, leaves)])
+    in_axes = treedef.unflatten([0 if hit else None for hit in hits])
+
+    def value_and_derivative(instance):
+        value, gradient = jax.value_and_grad(likelihood)(instance)
+        return value, jax.tree_util.tree_leaves(gradient)[hits.index(True)]
+
+    timing = time_jit(jax.vmap(value_and_derivative, in_axes=(in_axes,)), scan_instance, repeats=0)
+    log_likelihoods, derivatives = (np.asarray(array) for array in timing["result"])
+    assert np.isfinite(log_likelihoods).all() and np.isfinite(derivatives).all(), "the scan is not finite"
+    best = float(values[int(np.argmax(log_likelihoods))])
+    print(_line(f"{len(values)} points", timing) + f"\n  best {best:.4f} (simulated {truth}); all finite")
+
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6.5), sharex=True)
+    top.plot(values, log_likelihoods, "o-", color="#4C72B0", markersize=4)
+    top.set(ylabel="log likelihood", title=title)
+    bottom.axhline(0.0, color="grey", linewidth=0.8)
+    bottom.plot(values, np.gradient(log_likelihoods, values), "-", color="#8C8C8C", label="differences of the scan")
+    bottom.plot(values, derivatives, "o", color="#DD8452", markersize=4, label="jax.grad")
+    bottom.set(ylabel="d log likelihood / d parameter", xlabel=f"{scanned[0]} (arcsec)")
+    for axis in (top, bottom):
+        axis.axvline(truth, color="#C44E52", linestyle="--", label=f"simulated: {truth}")
+        axis.legend(fontsize=8)
+    top.title.set_fontsize(10)
+    figure.tight_layout()
+    plot_path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(plot_path, dpi=150)
+    plt.close(figure)
+    print(f"  plot: {plot_path}")
+    return {
+        "parameter": scanned[0], "values": list(map(float, values)), "log_likelihood": log_likelihoods.tolist(),
+        "d_log_likelihood": derivatives.tolist(), "best": best, "simulated": truth, **_timings(timing),
+    }
+
+
+"""
+__Summary__
+"""
+
+
+def _plain(value):
+    """`value` as JSON can hold it: no programs, arrays as lists."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items() if key not in _PROGRAMS}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, (np.ndarray, jax.Array, np.generic)):
+        return np.asarray(value).tolist()
+    return value
+
+
+def write_summary(summary: Dict, results_dir: Path, stem: str, title: str, subtitle: str) -> Path:
+    """
+    `summary` to `<results_dir>/<stem>.json`, and to `<stem>.png` a bar per step (its steady time) with the full
+    pipeline, the vmap time per instance, the flat vector and the gradient drawn as lines where measured.
+    """
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"{stem}.json"
+    path.write_text(json.dumps(_plain(summary), indent=2))
+    print(f"\n  summary: {path}")
+
+    labels = list(summary["steps"])
+    times = [summary["steps"][label]["steady_s"] for label in labels]
+    figure, axis = plt.subplots(figsize=(10, 3.7 + 0.35 * len(labels)))
+    for bar, seconds in zip(axis.barh(range(len(labels)), times, color="#4C72B0", height=0.6), times):
+        axis.text(bar.get_width() * 1.01, bar.get_y() + 0.3, f"{seconds * 1e3:.3f} ms", va="center", fontsize=9)
+    marks = (("full_pipeline", "steady_s", "full pipeline", "#C44E52"),
+             ("vmap", "per_instance_s", "vmap batch, per instance", "#55A868"),
+             ("flat_vector", "flat_vector_s", "flat vector (in turn with the pytree)", "#8172B2"),
+             ("gradient", "steady_s", "jax.grad", "#DD8452"))
+    for key, field, label, colour in marks:
+        seconds = (summary.get(key) or {}).get(field)
+        if seconds is not None:
+            axis.axvline(seconds, color=colour, linestyle="--", label=f"{label}: {seconds * 1e3:.3f} ms")
+    axis.set_yticks(range(len(labels)), [f"{label} (up to here)" for label in labels])
+    axis.invert_yaxis()
+    axis.set_xlabel("steady time per call (s)")
+    axis.set_title(subtitle, fontsize=9)
+    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), fontsize=9)
+    axis.margins(x=0.2)
+    figure.suptitle(title, fontweight="bold")
+    figure.tight_layout()
+    figure.savefig(results_dir / f"{stem}.png", dpi=150)
+    plt.close(figure)
+    print(f"  chart: {results_dir / f'{stem}.png'}")
+    return path
+
+
+# harness ready

@@ -72,6 +72,9 @@ parser.add_argument("--lens", default="mge", choices=("mge", "point"), help="the
 parser.add_argument("--starts", type=int, default=16, help="multi-start Adam: starts drawn from the priors (16)")
 parser.add_argument("--steps", type=int, default=150, help="multi-start Adam: Adam steps per start (150)")
 parser.add_argument("--learning-rate", type=float, default=0.01, help="multi-start Adam: in prior widths (0.01)")
+parser.add_argument("--sweeps", type=int, default=2, help="multi-start Adam: sweeps over the parameters first (2)")
+parser.add_argument("--sweep-points", type=int, default=16, help="multi-start Adam: values per parameter a sweep compares (16)")
+parser.add_argument("--polish", type=int, default=1, help="multi-start Adam: best starts refined by L-BFGS-B (1)")
 parser.add_argument("--skip", nargs="*", default=[], choices=SEARCHES, help="searches not run")
 parser.add_argument(
     "--cache",
@@ -87,34 +90,61 @@ if args.cache is not None:
 """
 __Dataset, Model And Analysis__
 
-Each lens's dataset (simulated on first use by its group's simulator), model and JAX analysis, built by the
-group's own module, and its good start and true lens galaxy. The searches write their output under
+Each lens's dataset (simulated on first use by its group's simulator), model and JAX analysis, built as its
+profiling script builds them, with its good start and its true lens galaxy. The searches write their output under
 `fitting/output/`.
 """
 
 
 def mge_lens():
+    """The hst dataset, masked and over-sampled as `../imaging/mge.py` does, and its MGE model (15 parameters)."""
     sys.path.insert(0, str(HERE.parent / "imaging"))
-    import imaging_util
     from simulators import imaging as simulator
 
-    os.chdir(HERE.parent / "imaging")  # the dataset's relative paths
-    dataset = imaging_util.load_dataset("hst")
-    model = imaging_util.mge_model()
+    folder, radius = simulator.ensure("hst"), simulator.MASK_RADIUS
+    dataset = al.Imaging.from_fits(
+        data_path=folder / "data.fits", noise_map_path=folder / "noise_map.fits", psf_path=folder / "psf.fits",
+        pixel_scales=simulator.INSTRUMENTS["hst"]["pixel_scale"],
+    )
+    dataset = dataset.apply_mask(al.Mask2D.circular(dataset.shape_native, radius, dataset.pixel_scales))
+    dataset = dataset.apply_over_sampling(
+        over_sample_size_lp=al.util.over_sample.over_sample_size_via_radial_bins_from(
+            grid=dataset.grid, sub_size_list=[4, 2, 1], radial_list=[0.3, 0.6], centre_list=[(0.0, 0.0)]
+        )
+    )
+    lens = af.Model(
+        al.Galaxy, redshift=0.5, mass=al.mp.Isothermal, shear=al.mp.ExternalShear,
+        bulge=al.model_util.mge_model_from(mask_radius=radius, total_gaussians=20, centre_prior_is_uniform=True),
+    )
+    source_light = al.model_util.mge_model_from(mask_radius=radius, total_gaussians=20, centre_prior_is_uniform=False)
+    source = af.Model(al.Galaxy, redshift=1.0, bulge=source_light)
+    model = af.Collection(galaxies=af.Collection(lens=lens, source=source))
+
+    # The good start: the prior medians, the lens mass and shear at their simulated values.
+    true_lens = simulator.true_tracer().galaxies[0]
+    start = af.values_by_path(model, model.instance_from_prior_medians())
+    for component in ("mass", "shear"):
+        simulated = af.values_by_path(getattr(lens, component), getattr(true_lens, component))
+        start.update({f"galaxies.lens.{component}.{name}": value for name, value in simulated.items()})
     analysis = al.AnalysisImaging(dataset=dataset, use_jax=True)
-    return "mge_hst", model, analysis, imaging_util.reference_vector(model), simulator.true_tracer().galaxies[0]
+    return "mge_hst", model, analysis, np.array(list(start.values())), true_lens
 
 
 def point_lens():
+    """The quad and model of `../point_source/image_plane.py` (10 parameters); the good start is its instance."""
     sys.path.insert(0, str(HERE.parent / "point_source"))
-    import point_source_util
     from simulators import point_source as simulator
 
-    os.chdir(HERE.parent / "point_source")
-    dataset = point_source_util.load_dataset()
-    model = point_source_util.point_model()
-    analysis = point_source_util.analyses(dataset, al.FitPositionsImagePairAll)[0]
-    return "point_quad", model, analysis, point_source_util.reference_vector(model), simulator.true_tracer().galaxies[0]
+    dataset = al.from_json(file_path=simulator.ensure() / "point_dataset.json")
+    grid = al.Grid2D.uniform(shape_native=(44, 44), pixel_scales=0.1)
+    solver = al.PointSolver.for_grid(grid=grid, pixel_scale_precision=0.001, magnification_threshold=0.1)
+    lens = af.Model(al.Galaxy, redshift=0.5, mass=al.mp.Isothermal, shear=al.mp.ExternalShear)
+    source = af.Model(al.Galaxy, redshift=1.0, point_0=al.ps.PointFlux)
+    model = af.Collection(galaxies=af.Collection(lens=lens, source=source))
+    true_lens, true_source = simulator.true_tracer().galaxies
+    simulated = [*af.values_by_path(lens, true_lens).values(), *af.values_by_path(source, true_source).values()]
+    analysis = al.AnalysisPoint(dataset, solver, fit_positions_cls=al.FitPositionsImagePairAll, use_jax=True)
+    return "point_quad", model, analysis, np.array(simulated) + 0.002, true_lens
 
 
 cached_before = args.cache is not None and Path(args.cache).is_dir() and any(Path(args.cache).iterdir())
@@ -204,14 +234,16 @@ if "af_lbfgs" not in args.skip:
 
 if "multi_start" not in args.skip:
     search = af.MultiStartAdam(
-        name=f"multi_start_{lens_name}", starts=args.starts, steps=args.steps, learning_rate=args.learning_rate
+        name=f"multi_start_{lens_name}", starts=args.starts, steps=args.steps, learning_rate=args.learning_rate,
+        sweeps=args.sweeps, sweep_points=args.sweep_points, polish=args.polish,
     )
     start = time.perf_counter()
     result = search.fit(model=model, analysis=analysis)
     finals = sorted(result.samples.log_likelihood_list, reverse=True)
     report("multi_start", time.perf_counter() - start, result.samples.max_log_likelihood(as_instance=False),
            result.samples.samples_info["likelihood_evaluations"], result.samples.samples_info["gradient_evaluations"],
-           starts=args.starts, steps=args.steps, learning_rate=args.learning_rate, final_log_likelihoods=finals)
+           starts=args.starts, steps=args.steps, learning_rate=args.learning_rate, sweeps=args.sweeps,
+           sweep_points=args.sweep_points, polish=args.polish, final_log_likelihoods=finals)
 
 """
 __Results__
@@ -223,6 +255,8 @@ if "finite_differences" in results and "exact_gradient" in results:
     print(f"finite differences / exact gradient, end to end: {results['ratio_finite_differences_over_exact']:.2f}")
 
 suffix = "" if args.cache is None else ("_cached" if cached_before else "_filling_the_cache")
+if args.skip:  # a partial run is saved beside the full one, named by what it ran
+    suffix += "_" + "_".join(name for name in SEARCHES if name not in args.skip)
 out = HERE / "results" / f"fit_time_{lens_name}{suffix}.json"
 out.parent.mkdir(exist_ok=True)
 out.write_text(json.dumps({"machine": f"{os.cpu_count()} cores, jax {jax.__version__}", **results}, indent=1))

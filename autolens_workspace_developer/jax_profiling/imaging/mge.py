@@ -1,624 +1,297 @@
 """
-JAX Profiling: MGE Imaging Likelihood, With Model Instances As Pytrees
-======================================================================
+JAX Profiling: The MGE Imaging Likelihood
+=========================================
 
-Profiles the JAX likelihood of an imaging dataset whose lens light and source light are both modelled with
-a multi-Gaussian expansion (MGE): 20 linear Gaussians per galaxy, whose intensities are solved for by a
-non-negative linear inversion, plus an `Isothermal` mass and `ExternalShear`. The model has 15 free
-parameters.
+This script profiles the JAX likelihood of the lens model most imaging analyses start with: an `Isothermal` mass
+with `ExternalShear`, and the light of the lens and of the source each a multi-Gaussian expansion (MGE) of 20
+linear Gaussians, whose intensities a non-negative linear inversion solves for. The model has 15 free parameters.
+The dataset is a simulated lens, observed by HST unless `--instrument` names another telescope (the pixel scale,
+so the number of pixels, is what sets the likelihood's cost).
 
-What is measured:
+What is measured, each number asserted where it can be:
 
-1. Each step of the likelihood, JIT-compiled and timed on its own (lower, compile, first call, steady state):
-   ray-tracing, the mapping matrix, the PSF-blurred mapping matrix, the data vector D, the curvature matrix F,
-   the non-negative reconstruction, the mapped reconstructed image and the log likelihood. Compiling one
-   step at a time shows which step dominates; XLA fuses across steps when it compiles the whole pipeline, so
-   the per-step times are a guide, not a decomposition.
-2. The full pipeline compiled as one program, exactly as a non-linear search calls it.
-3. A `jax.vmap` batch of different model instances, and the static memory analysis of that batched program.
-   The same batch sharded over `--devices` devices, checked against the one-device batch and timed against it
-   (per-point times, speed-up and scaling efficiency).
-4. A likelihood scan over the Einstein radius: one `jax.vmap` over a single leaf chosen by its name.
-
-__Model Instances Are Pytrees__
-
-Every compiled function here that depends on the model's parameters takes the model instance itself, an
-`af.ModelInstance` holding `Galaxy` objects, profiles and `Basis` objects. These are JAX pytrees: their
-leaves are the free parameter values and every leaf has a named key path, e.g.
-
-    .galaxies.lens.mass.einstein_radius
-
-so `jax.jit` and `jax.vmap` take an instance directly, and `jax.tree_util` functions map over one. This is
-the recommended pattern for new profiling scripts. The older pattern, which `Fitness.call` still uses, passes
-a flat parameter vector and calls `model.instance_from_vector(vector, xp=jnp)` inside the trace; this script
-compiles it once too, only to assert it gives the same number (`flat_vs_pytree.py` times the two side by side).
-
-Every JAX timing waits for its result with `block_until_ready()`.
+1. The likelihood step by step, from ray-tracing to the log likelihood.
+2. The full likelihood compiled as one program, equal to the eager NumPy `FitImaging`.
+3. The same likelihood taking the flat parameter vector a search's `Fitness` passes, against the instance.
+4. A `jax.vmap` batch of instances, every lane equal to its single call and to the eager likelihood, and the same
+   batch split over `--devices` devices.
+5. `jax.grad` by parameter name, equal to central differences, its cost against one likelihood call and the
+   1-sigma errors its Hessian gives (`--hessian`: also `jax.hessian` itself).
+6. The likelihood and its gradient along the Einstein radius.
 
 __Usage__
 
     python mge.py --instrument hst --repeats 10 --batch-size 3 --scan-points 21
-    python mge.py --devices 2 --repeats 2 --batch-size 4 --scan-points 3
+    python mge.py --devices 2 --repeats 2 --batch-size 4 --scan-points 5
+    python mge.py --cache /tmp/jax_cache        # twice: the second run loads its programs from the cache
 
-`--devices` defaults to every device JAX sees (one on a CPU); on a CPU, `--devices N` makes N host devices.
-The batch size is rounded up to a multiple of the device count.
-
-The dataset is simulated by `simulators/imaging.py` the first time an instrument is profiled. Results go to
-`results/mge_likelihood_summary_<instrument>_v<version>.json` with a bar chart beside it, and the Einstein
-radius scan to `results/mge_einstein_radius_scan_<instrument>_v<version>.png`.
+On a CPU, `--devices N` makes N host devices. Results go to `results/mge_likelihood_summary_<instrument>_v<version>`
+(`.json` and a bar chart) and the scan to `results/mge_einstein_radius_scan_<instrument>_v<version>.png`.
 """
 
 """
 __64-bit JAX__
 
-This comes before every other import. PyAuto switches JAX to 64-bit only if JAX has not been imported yet, so
-a script that imports JAX first (as this one does) would otherwise run in 32-bit and get NaN likelihoods.
+PyAuto switches JAX to 64-bit only if JAX has not been imported yet, so this comes before every other import (in
+32-bit the MGE likelihood is NaN).
 """
 import os
 
 os.environ["JAX_ENABLE_X64"] = "True"
 
-import jax
-
-jax.config.update("jax_enable_x64", True)
-
 import argparse
-import time
-
-import jax.numpy as jnp
-import numpy as np
-
-import autolens as al
-
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared profiling_util and gradients_util
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-import gradients_util as grad_util
-import imaging_util
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import profiling_util as util
+
+import autofit as af
+import autolens as al
+
+from simulators import imaging as simulator
+
+results_path = Path(__file__).resolve().parent / "results"
 
 """
 __Command Line__
 
-`--repeats` sets how many calls each steady-state time averages over; the defaults keep a run on a 2-core
-laptop around a minute and a half for hst.
-
-`--devices` is acted on as soon as it is parsed: on a CPU the number of host devices can only be set before
-JAX's first computation (`profiling_util.use_devices`), and nothing above has run one.
+The shared options (`--repeats`, `--batch-size`, `--scan-points`, `--gradient`, `--devices`) and this script's
+own. The devices are set as soon as the line is parsed: on a CPU, JAX can make host devices only before its first
+computation.
 """
-parser = util.OneLineArgumentParser(description=__doc__.split("\n")[1])
-imaging_util.add_instrument_argument(parser)
-parser.add_argument("--repeats", type=int, default=10, help="steady-state calls timed per program (default 10)")
-parser.add_argument("--batch-size", type=int, default=3, help="instances in the vmap batch (default 3)")
-parser.add_argument("--scan-points", type=int, default=21, help="Einstein radii in the scan (default 21)")
+parser = util.argument_parser(__doc__.split("\n")[1], devices=True)
+parser.add_argument("--instrument", default="hst", choices=list(simulator.INSTRUMENTS), help="the telescope (hst)")
 parser.add_argument(
-    "--gradient",
-    action=argparse.BooleanOptionalAction,
-    default=True,
-    help="time jax.grad of the likelihood, the Hessian and the 1-sigma errors by name (default: yes)",
+    "--hessian", action=argparse.BooleanOptionalAction, default=False,
+    help="also compile jax.hessian and check the errors it gives (default: no)",
 )
-parser.add_argument(
-    "--hessian",
-    action=argparse.BooleanOptionalAction,
-    default=False,
-    help="also compile jax.hessian of the likelihood and check it against differences of the gradient (default: no)",
-)
-util.add_devices_argument(parser)
+parser.add_argument("--cache", default=None, help="a folder for JAX's persistent compilation cache (default: none)")
 args = parser.parse_args()
-
 devices = util.use_devices(args.devices)
 
-instrument = args.instrument
-repeats = args.repeats
+"""
+__Compilation Cache__
+
+JAX can keep the programs it compiles on disk, so that a second run of a script (a notebook restarted, a search
+resumed) loads them rather than compiling them again. Two settings, before the first `jax.jit`, turn it on for every
+program that took a second or more to compile. Run this script twice with `--cache`: the second run's compile times
+are the time to load each program.
+"""
+if args.cache:
+    jax.config.update("jax_compilation_cache_dir", args.cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 """
 __Dataset__
 
-The dataset is masked with a 3.5" circle and over-sampled adaptively around the lens centre (see
-`imaging_util.load_dataset`). Its size is what sets the run time.
+The lens is simulated by `simulators/imaging.py` the first time an instrument is profiled and read from
+`dataset/imaging/<instrument>` after that. The mask is a 3.5" circle. The light profiles are evaluated on a grid
+over-sampled where the lens light is steepest: 4 x 4 sub-pixels within 0.3" of the centre, 2 x 2 out to 0.6", one
+beyond, as a real fit would.
 """
-print(f"\n--- Dataset [{instrument}] ---")
-
-dataset = imaging_util.load_dataset(instrument)
-configuration = imaging_util.configuration_of(dataset, instrument)
-
-"""
-__Model And Its Instance__
-
-The model is built with `af.Model` / `af.Collection`, as in any PyAutoLens fit. The instance every profile is
-evaluated at sits at the prior medians, with the lens mass and shear at the values the data was simulated
-with (`imaging_util.reference_vector`).
-"""
-print("\n--- Model ---")
-
-model = imaging_util.mge_model()
-vector = imaging_util.reference_vector(model)
-instance = model.instance_from_vector(vector=vector)
-
-util.require_pytree(instance)
-
-configuration["linear_gaussians"] = imaging_util.linear_gaussian_count(instance)
-
-print(f"  free parameters:  {model.total_free_parameters}")
-print(f"  linear Gaussians: {configuration['linear_gaussians']}")
-for key, value in configuration.items():
-    print(f"  {key}: {value}")
-
-"""
-__The Instance As A Pytree__
-
-`tree_flatten_with_path` shows what JAX sees: one leaf per free parameter, in the order of the flat parameter
-vector, named by its model path (`galaxies.lens.mass.einstein_radius`). The 20 Gaussians of each MGE share one
-centre and one ell_comps prior, so those are one leaf each, put back into every Gaussian inside the trace.
-Constants (the Gaussians' fixed sigmas, the redshifts) are not leaves: they are part of the tree's static
-structure.
-
-That structure must not change between instances of the same model, or every new instance would compile
-again. Comparing the tree structures of two different instances checks it.
-"""
-leaf_names, same_structure = util.one_structure_per_model(model, instance, vector)
-
-"""
-Inputs to a compiled program are best already on the device, as a search would pass them. `on_device` maps
-`jnp.asarray` over the leaves; the result is still a `ModelInstance` of `Galaxy` objects.
-"""
-instance_jax = util.on_device(instance)
-
-"""
-__Eager Reference__
-
-`FitImaging`, evaluated eagerly in NumPy, is the reference every compiled result must reproduce. For a model
-without regularization its `figure_of_merit` is the log likelihood.
-"""
-print("\n--- Eager FitImaging (reference) ---")
-
-start = time.perf_counter()
-fit = al.FitImaging(
-    dataset=dataset,
-    tracer=al.Tracer(galaxies=list(model.instance_from_vector(vector=vector).galaxies)),
+dataset_path = simulator.ensure(args.instrument)
+dataset = al.Imaging.from_fits(
+    data_path=dataset_path / "data.fits",
+    noise_map_path=dataset_path / "noise_map.fits",
+    psf_path=dataset_path / "psf.fits",
+    pixel_scales=simulator.INSTRUMENTS[args.instrument]["pixel_scale"],
 )
-figure_of_merit = float(fit.figure_of_merit)
-print(f"  figure_of_merit = {figure_of_merit}  ({time.perf_counter() - start:.2f} s)")
-
-"""
-__Per-Step JIT Profiling__
-
-Each step is a small function, compiled and timed on its own. The first three depend on the model's
-parameters, so they take the instance (a pytree) and build the `Tracer` from it inside the trace; the rest
-are pure linear algebra on the arrays the step before produced.
-
-The 20 Gaussians of a basis share one centre and one ell_comps prior, and the instance's leaves are the
-model's free parameters: one leaf per prior, put back into every Gaussian that shares it. So inside the trace
-the copies are one value, as in the flat vector, and XLA transforms the coordinates once.
-"""
-print("\n" + "=" * 70)
-print("PER-STEP JIT PROFILING")
-print("=" * 70)
-
-profile_step = util.StepProfiler(repeats, label_width=30)
-steps = profile_step.steps
-
-
-def linear_light_profile_funcs(instance):
-    """The linear light profiles of every galaxy, grouped per `Basis` and ray-traced to their plane."""
-    tracer = al.Tracer(galaxies=list(instance.galaxies))
-    to_inversion = al.TracerToInversion(dataset=dataset, tracer=tracer, xp=jnp)
-    return list(to_inversion.lp_linear_func_list_galaxy_dict.keys())
-
-
-"""
-__Step 1: Ray-Tracing__
-
-The over-sampled image-plane grid is traced to the source plane by the lens mass and shear.
-"""
-
-
-def ray_trace(instance):
-    tracer = al.Tracer(galaxies=list(instance.galaxies))
-    traced = tracer.traced_grid_2d_list_from(grid=dataset.grids.lp, xp=jnp)
-    return jnp.stack([grid.array for grid in traced])
-
-
-traced_grids = profile_step("Ray-trace grids", ray_trace, instance_jax)
-
-"""
-__Step 2: Mapping Matrix__
-
-One column per linear Gaussian: its image, evaluated on the (traced) grid, before the PSF.
-"""
-
-
-def mapping_matrix(instance):
-    return jnp.hstack([func.mapping_matrix for func in linear_light_profile_funcs(instance)])
-
-
-profile_step("Mapping matrix", mapping_matrix, instance_jax)
-
-"""
-__Step 3: Blurred Mapping Matrix__
-
-The same columns convolved with the PSF, including light from just outside the mask that the PSF blurs
-into it. This, not the mapping matrix of step 2, is what the inversion uses; step 3 recomputes the images
-rather than reusing step 2's, as the likelihood itself does.
-"""
-
-
-def blurred_mapping_matrix(instance):
-    return jnp.hstack(
-        [
-            func.operated_mapping_matrix_override
-            for func in linear_light_profile_funcs(instance)
-        ]
-    )
-
-
-blurred = profile_step("Blurred mapping matrix", blurred_mapping_matrix, instance_jax)
-
-data = jnp.asarray(dataset.data.array)
-noise_map = jnp.asarray(dataset.noise_map.array)
-total_linear = blurred.shape[1]
-
-"""
-__Step 4: Data Vector (D)__
-"""
-
-
-def data_vector_from(blurred, data, noise_map):
-    return al.util.inversion_imaging.data_vector_via_blurred_mapping_matrix_from(
-        blurred_mapping_matrix=blurred, image=data, noise_map=noise_map
-    )
-
-
-data_vector = profile_step("Data vector (D)", data_vector_from, blurred, data, noise_map)
-
-"""
-__Step 5: Curvature Matrix (F)__
-
-No Gaussian is regularized, so every index is in `no_regularization_index_list` and the diagonal gets the
-small stabilizing term the inversion adds to unregularized parameters.
-"""
-
-
-def curvature_matrix_from(blurred, noise_map):
-    return al.util.inversion.curvature_matrix_via_mapping_matrix_from(
-        mapping_matrix=blurred,
-        noise_map=noise_map,
-        add_to_curvature_diag=True,
-        no_regularization_index_list=list(range(total_linear)),
-        xp=jnp,
-    )
-
-
-curvature_matrix = profile_step(
-    "Curvature matrix (F)", curvature_matrix_from, blurred, noise_map
+mask = al.Mask2D.circular(
+    shape_native=dataset.shape_native, pixel_scales=dataset.pixel_scales, radius=simulator.MASK_RADIUS
 )
-
-"""
-__Step 6: Reconstruction (Positive-Only NNLS)__
-
-The Gaussians' intensities: the non-negative solution of F s = D.
-"""
-
-
-def reconstruction_from(data_vector, curvature_matrix):
-    return al.util.inversion.reconstruction_positive_only_from(
-        data_vector=data_vector, curvature_reg_matrix=curvature_matrix, xp=jnp
-    )
-
-
-reconstruction = profile_step(
-    "Reconstruction (NNLS)", reconstruction_from, data_vector, curvature_matrix
-)
-
-"""
-__Step 7: Mapped Reconstructed Image__
-"""
-
-
-def mapped_reconstruction_from(blurred, reconstruction):
-    return al.util.inversion.mapped_reconstructed_data_via_mapping_matrix_from(
-        mapping_matrix=blurred, reconstruction=reconstruction, xp=jnp
-    )
-
-
-model_image = profile_step(
-    "Mapped reconstructed image", mapped_reconstruction_from, blurred, reconstruction
-)
-
-"""
-__Step 8: Chi-Squared And Log Likelihood__
-"""
-
-
-def log_likelihood_from(data, noise_map, model_image):
-    chi_squared = jnp.sum(((data - model_image) / noise_map) ** 2)
-    noise_normalization = jnp.sum(jnp.log(2.0 * jnp.pi * noise_map**2))
-    return -0.5 * (chi_squared + noise_normalization)
-
-
-step_log_likelihood = float(
-    profile_step(
-        "Chi-squared & log likelihood", log_likelihood_from, data, noise_map, model_image
+dataset = dataset.apply_mask(mask=mask)
+dataset = dataset.apply_over_sampling(
+    over_sample_size_lp=al.util.over_sample.over_sample_size_via_radial_bins_from(
+        grid=dataset.grid, sub_size_list=[4, 2, 1], radial_list=[0.3, 0.6], centre_list=[(0.0, 0.0)]
     )
 )
 
-print(f"\n  step-by-step log likelihood = {step_log_likelihood}")
+"""
+__Model__
 
-reporting = imaging_util.Reporting(
-    quantity="log likelihood", rtol=1e-8, quote_rtol=False, milliseconds=True, results_width=22
+`al.model_util.mge_model_from` makes a basis of 20 linear Gaussians whose sigmas are fixed and whose intensities
+are solved for, so the free parameters of each basis are the one centre and one `ell_comps` all 20 share.
+"""
+lens_bulge = al.model_util.mge_model_from(
+    mask_radius=simulator.MASK_RADIUS, total_gaussians=20, centre_prior_is_uniform=True
 )
-reporting.check(step_log_likelihood, figure_of_merit, "step-by-step")
+lens = af.Model(
+    al.Galaxy, redshift=0.5, bulge=lens_bulge, mass=af.Model(al.mp.Isothermal), shear=af.Model(al.mp.ExternalShear)
+)
+source_bulge = al.model_util.mge_model_from(
+    mask_radius=simulator.MASK_RADIUS, total_gaussians=20, centre_prior_is_uniform=False
+)
+source = af.Model(al.Galaxy, redshift=1.0, bulge=source_bulge)
+model = af.Collection(galaxies=af.Collection(lens=lens, source=source))
 
 """
-__Full Pipeline JIT__
+__Instance__
 
-The whole likelihood as one program: `AnalysisImaging.log_likelihood_function`, the function a non-linear
-search calls, wrapped in a closure that takes the instance. `jax.jit` is applied to that closure directly;
-no `Fitness` object and no parameter vector are involved.
-
-This is the pattern to copy into new profiling scripts: write the closure over the instance, pass instances
-(or `tree_map`-built batches of them) to `jax.jit` / `jax.vmap`, and pick out parameters by their key paths.
-Nothing in the script then depends on the order of the parameter vector.
+Every program here is compiled for a model instance: a JAX pytree whose leaves are the 15 free parameters, named by
+`af.values_by_path` by their paths in the model (a prior shared by the 20 Gaussians is one leaf). The profile is
+taken at the prior medians with the lens mass and shear at their simulated values, read by name from the simulated
+lens, so the fit is a sensible one and the Einstein radius scan peaks near the truth.
 """
-likelihood = imaging_util.likelihood_function(dataset)
-log_likelihood_from_instance = imaging_util.pytree_closure(likelihood)
+true_lens = simulator.true_tracer().galaxies[0]
+parameters = dict(zip(model.joined_paths, model.physical_values_from_prior_medians))
+for part in ("mass", "shear"):
+    simulated = af.values_by_path(getattr(lens, part), getattr(true_lens, part))
+    parameters.update({f"galaxies.lens.{part}.{name}": value for name, value in simulated.items()})
+instance = model.instance_from_vector(vector=list(parameters.values()))
+for name, value in af.values_by_path(model, instance).items():
+    print(f"  {name} = {float(value):.4f}")
 
-full, full_log_likelihood = imaging_util.full_pipeline(
-    log_likelihood_from_instance, instance_jax, figure_of_merit, reporting, repeats
+"""
+__Analysis__
+
+The JAX analysis gives the likelihood a search calls, `analysis.log_likelihood_function(instance)`. The same
+analysis without JAX builds the `FitImaging` eagerly in NumPy: every compiled value is checked against its
+`figure_of_merit`, which for a model without regularization is the log likelihood.
+"""
+analysis = al.AnalysisImaging(dataset=dataset, use_jax=True)
+eager = al.AnalysisImaging(dataset=dataset, use_jax=False)
+likelihood = analysis.log_likelihood_function
+
+fit = eager.fit_from(instance=instance)
+eager_log_likelihood = float(fit.figure_of_merit)
+gaussians = fit.inversion.total_params
+print(f"\n  {type(fit).__name__}: figure of merit {eager_log_likelihood} ({gaussians} linear Gaussians)")
+
+"""
+__The Likelihood Step By Step__
+
+Each step is a quantity of the `FitImaging` that `analysis.fit_from(instance)` builds inside the trace, compiled and
+timed as the likelihood up to and including it: the traced grids, the Gaussians' images (one column each), those
+images convolved with the PSF, the data vector D and curvature matrix F of the linear problem, its non-negative
+solution (the Gaussians' intensities), the model image and the log likelihood.
+"""
+steps = util.profile_fit_steps(
+    analysis,
+    instance,
+    {
+        "Ray-trace grids": lambda fit: [
+            grid.array for grid in fit.tracer.traced_grid_2d_list_from(grid=dataset.grids.lp, xp=jnp)
+        ],
+        "Mapping matrix": lambda fit: fit.inversion.mapping_matrix,
+        "Blurred mapping matrix": lambda fit: fit.inversion.operated_mapping_matrix,
+        "Data vector (D)": lambda fit: fit.inversion.data_vector,
+        "Curvature matrix (F)": lambda fit: fit.inversion.curvature_matrix,
+        "Reconstruction (NNLS)": lambda fit: fit.inversion.reconstruction,
+        "Model image": lambda fit: fit.model_data,
+        "Log likelihood": lambda fit: fit.figure_of_merit,
+    },
+    args.repeats,
 )
+util.check(steps["Log likelihood"]["result"], eager_log_likelihood, 1e-8, "the last step equals FitImaging")
+
+"""
+__Full Pipeline__
+
+The likelihood as one program, which is what a search compiles. XLA fuses across the steps, so it may cost less than
+the last step above.
+"""
+full = util.full_pipeline(likelihood, instance, eager_log_likelihood, "FitImaging", args.repeats)
 
 """
 __Pytree Versus Flat Vector__
 
-The same likelihood through the flat-vector closure (`instance_from_vector` inside the trace, as `Fitness.call`
-does) must give the same number to rounding error: both build the same objects from the same values.
+A search's `Fitness` hands the compiled likelihood a flat vector and builds the instance from it inside the trace.
+Given the instance itself, JAX flattens it to the same leaves on the way in: the two programs should cost the same
+per call, and differ in how long they take to trace and in the Python work of crossing into JAX.
 """
-flat, flat_log_likelihood = imaging_util.compare_with_flat_vector(
-    model, likelihood, vector, full_log_likelihood, reporting, repeats
+flat_vector = util.flat_vector_ratio(likelihood, model, instance, args.repeats)
+
+"""
+__vmap And Devices__
+
+Instances of one model share one tree structure, so a batch of them stacks leaf by leaf and one `jax.vmap`
+evaluates it. With several devices the batch is also split over them (each leaf's batch axis sharded over a mesh
+of the devices, each device evaluating its own lanes), checked against the one-device batch and timed against it.
+"""
+vmap = util.vmap_batch(
+    likelihood, model, instance, args.batch_size, full, args.repeats,
+    eager_likelihood=eager.log_likelihood_function, devices=devices,
 )
 
 """
-__vmap Batch__
+__Gradient By Name__
 
-A batch is a single instance whose every leaf holds the batch's values: `tree_map` stacks several instances
-leaf by leaf. This works because instances of one model share a tree structure. The instances here are small
-random offsets from the reference, so each lane computes a different likelihood, and each must equal the
-single-instance program's result.
+The non-negative solve is differentiated on its active set, so every derivative is finite and equals central
+differences of the likelihood, except across the points where the active set changes (a Gaussian's intensity
+reaching zero): there the curvature jumps, and differences that straddle one disagree. Near the truth such points
+lie every few thousandths, and at exactly zero `ell_comps` the Gaussians' likelihood has a term in |e| e that
+central differences see as an error of the order of their step. So the gradient is checked at the instance with
+every value moved by 0.005, clear of both for hst and euclid (0.001 and 0.002 are not).
 
-The batch is split evenly over the devices below, so its size is rounded up to a multiple of their number.
+The Hessian, from differences of the compiled gradient, gives the 1-sigma errors of the parameters: the square
+roots of the diagonal of the inverse Fisher matrix (minus the Hessian). With `--hessian`, `jax.hessian` (forward
+over reverse) is compiled too; its errors must be the same.
 """
-print("\n--- vmap batch ---")
+moved = model.instance_from_vector(vector=[value + 0.005 for value in parameters.values()])
+gradient = None
+if args.gradient:
+    gradient = util.gradient_check(likelihood, model, moved, (1e-5, 1e-6), rtol=1e-6, repeats=args.repeats, errors=True)
 
-batch_size = imaging_util.batch_size_for(args.batch_size, devices)
-batch_instances = util.different_instances(model, vector, batch_size)
-
-vmapped = imaging_util.vmap_batch(log_likelihood_from_instance, batch_instances, full, reporting, repeats)
-
-np.testing.assert_allclose(
-    vmapped["results"], vmapped["single_results"], rtol=1e-10, err_msg="vmap differs from single calls"
-)
-print("  vmap matches single calls")
-
-"""
-__Sharded Batch__
-
-The same batch spread over the devices: every leaf of the stacked instance is placed with a `NamedSharding` that
-splits its batch axis over a one-axis mesh of the devices, and the vmapped likelihood, mapped over those shards
-with `jax.shard_map` and jitted, is called on it: each device computes its own lanes, with no communication
-between devices (`imaging_util.sharded_likelihood` says why not the jitted vmap alone). The lanes must equal
-the one-device batch's (rtol 1e-10), and the one-device and sharded programs are timed call by call in turn.
-"""
-sharding = imaging_util.sharded_vmap_batch(
-    log_likelihood_from_instance, vmapped, devices, reporting, repeats, rtol=1e-10
-)
-
-"""
-__Static Memory Analysis__
-
-XLA's own account of the batched program's buffers, read from the program compiled above.
-"""
-memory_mb = imaging_util.static_memory(vmapped["compiled"])
+if args.gradient and args.hessian:
+    hessian = util.time_jit(jax.hessian(likelihood), moved, repeats=0)
+    assert gradient["errors"] is not None, "the Fisher matrix is not positive definite here: no errors to compare"
+    size = model.total_free_parameters
+    matrix = np.reshape(np.asarray(jax.tree_util.tree_leaves(hessian["result"])), (size, size))
+    errors = np.sqrt(np.diag(np.linalg.inv(-matrix)))
+    print(f"  jax.hessian: lower {hessian['lower_s']:.2f} s | compile {hessian['compile_s']:.2f} s")
+    util.check(errors, list(gradient["errors"].values()), 1e-4, "its errors equal the gradient differences'")
+    gradient["hessian"] = {key: hessian[key] for key in ("lower_s", "compile_s", "first_call_s")}
 
 """
 __Einstein Radius Scan__
 
-A one-dimensional likelihood scan: vary the Einstein radius, hold every other parameter at the reference.
-
-With a flat vector this needs the Einstein radius's index in the vector, which changes whenever the model
-does. With a pytree it is found by name. `tree_map_with_path` visits every leaf with its key path; the one
-whose path ends in `einstein_radius` becomes the array of scan values and gets `in_axes` 0, every other leaf
-keeps its value and gets `in_axes` None, so JAX broadcasts it instead of copying it into a batch. (XLA can then
-also compute the parts of the likelihood that do not depend on the Einstein radius, like the lens light's
-mapping matrix, once for the whole scan.)
+The likelihood and its derivative at Einstein radii within 10% of the instance's, every other parameter held, as
+one `jax.vmap` of `jax.value_and_grad` over that one leaf (XLA computes what does not depend on it, like the lens
+light's images, once for the whole scan).
 """
-print("\n--- Einstein radius scan ---")
-
-scanned_name = "einstein_radius"
-scanned = util.leaf_named(instance_jax, scanned_name)
-scanned_leaf_name = [name for name, hit in zip(util.leaf_names(instance_jax), jax.tree_util.tree_leaves(scanned)) if hit][0]
-
-reference_einstein_radius = float(instance.galaxies.lens.mass.einstein_radius)
-truth_einstein_radius = float(imaging_util.simulator.true_tracer().galaxies[0].mass.einstein_radius)
-
-scan_values = jnp.linspace(
-    0.9 * reference_einstein_radius, 1.1 * reference_einstein_radius, args.scan_points
+version = al.__version__
+scan = util.einstein_radius_scan(
+    likelihood,
+    model,
+    instance,
+    np.linspace(0.9, 1.1, args.scan_points) * float(instance.galaxies.lens.mass.einstein_radius),
+    truth=true_lens.mass.einstein_radius,
+    plot_path=results_path / f"mge_einstein_radius_scan_{args.instrument}_v{version}.png",
+    title=f"MGE, {args.instrument.upper()}: log likelihood and jax.grad along the Einstein radius",
 )
-
-
-scan_instance = jax.tree_util.tree_map(lambda hit, leaf: scan_values if hit else leaf, scanned, instance_jax)
-scan_in_axes = jax.tree_util.tree_map(lambda hit: 0 if hit else None, scanned)
-
-scan = util.time_jit(
-    jax.vmap(log_likelihood_from_instance, in_axes=(scan_in_axes,)),
-    scan_instance,
-    repeats=1,
-)
-scan_log_likelihoods = np.asarray(scan["result"])
-best_einstein_radius = float(scan_values[int(np.argmax(scan_log_likelihoods))])
-
-print(f"  scanned leaf: {scanned_leaf_name} over {args.scan_points} values")
-print(
-    f"  lower {scan['lower_s']:.3f} s | compile {scan['compile_s']:.3f} s | "
-    f"scan of {args.scan_points}: {scan['steady_per_call_s']:.3f} s"
-)
-print(f"  best Einstein radius on the grid: {best_einstein_radius:.4f} (simulated: {truth_einstein_radius})")
-
-middle = args.scan_points // 2
-if args.scan_points % 2 == 1:
-    np.testing.assert_allclose(
-        scan_log_likelihoods[middle],
-        full_log_likelihood,
-        rtol=1e-10,
-        err_msg="the scan's middle point differs from the single-instance likelihood",
-    )
-    print("  the scan's middle point matches the single-instance likelihood")
-
-"""
-__Gradient, Hessian And Errors By Name__
-
-`jax.jit(jax.grad(...))` of the same closure over the instance: one instance-shaped gradient, read by name, checked
-against fourth-order central differences of the jitted likelihood. The non-negative inversion is differentiated on
-its active set (the PyAutoArray series), so every component is finite. The instance is moved a little off the
-reference point (whose Gaussians' ell_comps are exactly 0, where the likelihood has a term |e| e that central
-differences see as an error of the order of their step). The Hessian is finite differences of the compiled
-gradient: 4 n gradient calls, no further compile. `--hessian` also compiles `jax.hessian` (forward over reverse)
-of the likelihood and asserts it equals that Hessian; the 1-sigma errors are the square roots of the diagonal of
-the inverse Fisher matrix (-Hessian).
-"""
-gradient_summary = None
-gradient_plot_path = None
-if args.gradient:
-    print("\n--- Gradient, Hessian and errors by name ---")
-    gradient_vector = util.jittered_vectors(vector, 2, scale=0.01, seed=1)[1]
-    gradient_instance = util.on_device(model.instance_from_vector(vector=list(gradient_vector)))
-
-    likelihood_at = util.time_jit(log_likelihood_from_instance, gradient_instance, repeats=repeats)
-    gradient_at = grad_util.time_gradient(log_likelihood_from_instance, gradient_instance, repeats=repeats)
-    gradient_by_name = util.values_by_name(gradient_at["result"])
-    finite_differences = grad_util.finite_difference_gradient(
-        likelihood_at["jitted"], model, gradient_vector, step=2e-5
-    )
-    names = util.leaf_names(gradient_instance)
-    # Steps of 1e-4 can straddle a change of the non-negative solve's active set (at euclid they did, by 0.1% of
-    # the largest entry); at 1e-5 the differences equal jax.hessian to ~1e-11 of it.
-    hessian = grad_util.hessian_from_gradient_differences(
-        gradient_at["jitted"], model, gradient_vector, step=1e-5
-    )
-    errors = grad_util.errors_from_hessian(hessian, names)
-
-    hessian_at = None
-    if args.hessian:
-        hessian_at = grad_util.time_hessian(log_likelihood_from_instance, gradient_instance)
-        largest_difference = float(np.max(np.abs(np.asarray(hessian_at["result"]) - hessian)))
-        print(
-            f"  jax.hessian: lower {hessian_at['lower_s']:.2f} s | compile {hessian_at['compile_s']:.2f} s | "
-            f"first call {hessian_at['first_call_s']:.2f} s | largest difference from the gradient differences' "
-            f"{largest_difference / np.max(np.abs(hessian)):.1e} of its largest entry"
-        )
-        np.testing.assert_allclose(
-            np.asarray(hessian_at["result"]),
-            hessian,
-            rtol=1e-4,
-            atol=1e-6 * np.max(np.abs(hessian)),
-            err_msg="jax.hessian differs from differences of the gradient",
-        )
-
-    gradient_summary = grad_util.gradient_summary(
-        likelihood_at, gradient_at, gradient_by_name, finite_differences, hessian_at, errors
-    )
-    grad_util.print_gradient_summary(gradient_summary)
-    assert gradient_summary["gradient_finite"], "the gradient has NaN / inf leaves"
-
-    scan_log_likelihood, scan_gradient, _ = grad_util.gradient_scan(
-        log_likelihood_from_instance, instance_jax, scanned_name, scan_values
-    )
-    gradient_plot_path = imaging_util.RESULTS_DIR / f"mge_einstein_radius_gradient_{instrument}_v{al.__version__}.png"
-    grad_util.plot_scan_with_gradient(
-        scan_values,
-        scan_log_likelihood,
-        scan_gradient,
-        gradient_plot_path,
-        truth=truth_einstein_radius,
-        title=f"log likelihood and jax.grad along {scanned_leaf_name} - {instrument.upper()}",
-    )
 
 """
 __Summary__
-"""
-version = al.__version__
 
-summary = imaging_util.likelihood_summary(
-    instrument,
-    configuration,
-    steps,
-    full,
-    flat,
-    vmap=imaging_util.vmap_summary(batch_size, vmapped, memory_mb, reporting),
-    figure_of_merit=figure_of_merit,
-    step_by_step=step_log_likelihood,
-    pytree=util.pytree_summary(leaf_names, model, same_structure),
-    repeats=repeats,
-    reporting=reporting,
-    batch_size=batch_size,
-    sharding=sharding,
-    extra={
-        "einstein_radius_scan": {
-            "leaf_path": scanned_leaf_name,
-            "einstein_radius": [float(value) for value in scan_values],
-            "log_likelihood": [float(value) for value in scan_log_likelihoods],
-            "best_einstein_radius": best_einstein_radius,
-            "simulated_einstein_radius": truth_einstein_radius,
-            "lower_s": scan["lower_s"],
-            "compile_s": scan["compile_s"],
-            "scan_time_s": scan["steady_per_call_s"],
-        },
-        "gradient": gradient_summary,
-    },
-)
-
+The JSON's names are those of every profiling script; `configuration` holds what sets this likelihood's cost.
 """
-__Plots__
-
-The bar chart shows each step's steady-state time, with the full pipeline and the vmap per-call time as
-lines; the scan plot shows the log likelihood against the Einstein radius.
-"""
-imaging_util.write_summary(
+configuration = {
+    "instrument": args.instrument,
+    "pixel_scale_arcsec": simulator.INSTRUMENTS[args.instrument]["pixel_scale"],
+    "mask_radius_arcsec": simulator.MASK_RADIUS,
+    "image_pixels_masked": int(dataset.data.shape[0]),
+    "over_sampled_pixels": int(dataset.grids.lp.over_sampled.shape[0]),
+    "linear_gaussians": gaussians,
+    "free_parameters": model.total_free_parameters,
+    "devices": len(devices),
+    "compilation_cache": args.cache,
+}
+log_likelihood = {"eager": eager_log_likelihood, "jit": float(full["result"])}
+summary = dict(autolens_version=version, configuration=configuration, log_likelihood=log_likelihood)
+summary.update(steps=steps, full_pipeline=full, flat_vector=flat_vector, vmap=vmap, gradient=gradient)
+summary.update(einstein_radius_scan=scan, repeats=args.repeats)
+util.write_summary(
     summary,
-    f"mge_likelihood_summary_{instrument}_v{version}",
-    reporting,
-    title=f"MGE imaging likelihood, pytree inputs - {instrument.upper()}",
-    subtitle=(
-        f"autolens v{version} | {configuration['pixel_scale_arcsec']}\"/px | "
-        f"{configuration['image_pixels_masked']} pixels | {configuration['over_sampled_pixels']} over-sampled | "
-        f"{configuration['linear_gaussians']} Gaussians | {model.total_free_parameters} free parameters"
-    ),
-    height=5,
-    legend_offset=-0.14,
+    results_path,
+    f"mge_likelihood_summary_{args.instrument}_v{version}",
+    title=f"MGE imaging likelihood - {args.instrument.upper()}",
+    subtitle=f"autolens v{version} | {configuration['pixel_scale_arcsec']}\"/px | "
+    f"{configuration['image_pixels_masked']} pixels | {configuration['over_sampled_pixels']} over-sampled | "
+    f"{gaussians} Gaussians | 15 free parameters",
 )
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
-figure, axis = plt.subplots(figsize=(7, 4.5))
-axis.plot(scan_values, scan_log_likelihoods, "o-", color="#4C72B0", markersize=4)
-axis.axvline(
-    truth_einstein_radius, color="#C44E52", linestyle="--", label=f"simulated: {truth_einstein_radius}"
-)
-axis.set_xlabel("Einstein radius (arcsec)")
-axis.set_ylabel("log likelihood")
-axis.set_title(
-    f"One jax.vmap over the leaf {scanned_leaf_name}\n"
-    f"{args.scan_points} values, every other leaf broadcast - {instrument.upper()}",
-    fontsize=10,
-)
-axis.legend()
-figure.tight_layout()
-
-scan_path = imaging_util.RESULTS_DIR / f"mge_einstein_radius_scan_{instrument}_v{version}.png"
-figure.savefig(scan_path, dpi=150)
-plt.close(figure)
-print(f"  Einstein radius scan: {scan_path}")

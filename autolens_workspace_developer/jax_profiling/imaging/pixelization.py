@@ -1,438 +1,243 @@
 """
-JAX Profiling: Pixelized-Source Imaging Likelihood (Rectangular Mesh), With Model Instances As Pytrees
-====================================================================================================
+JAX Profiling: A Pixelized Source On A Rectangular Mesh
+=======================================================
 
-Profiles the JAX likelihood of an imaging dataset whose source is reconstructed on a 28 x 28
-`RectangularUniform` mesh with `Constant` regularization, behind a lens with a `Sersic` bulge, an `Isothermal`
-mass and `ExternalShear` (14 free parameters). The figure of merit is the Bayesian log evidence of the
-source reconstruction.
+This script profiles the JAX likelihood of a lens model whose source is not a parametric profile but an image:
+the source plane is a 28 x 28 `RectangularUniform` mesh of pixels, whose fluxes a regularized, non-negative
+linear inversion solves for at every likelihood call. The lens has a `Sersic` bulge, an `Isothermal` mass and
+`ExternalShear` (14 free parameters); the mesh and its `Constant` regularization are fixed. The figure of merit a
+search maximizes is the Bayesian log evidence of the source reconstruction.
 
-What is measured:
+What is measured, each number asserted where it can be:
 
-1. Each step of the likelihood, JIT-compiled and timed on its own (lower, compile, first call, steady state):
-   ray-tracing, the lens light's blurred image, the profile-subtracted image, the mapper and its mapping
-   matrix, the blurred mapping matrix, the data vector D, the curvature matrix F, the regularization matrix H,
-   the regularized reconstruction, the mapped reconstruction and the log evidence. XLA fuses across steps when
-   it compiles the whole pipeline, so the per-step times are a guide to which step dominates, not a
-   decomposition.
-2. The full pipeline compiled as one program, exactly as a non-linear search calls it, and the same likelihood
-   through the flat parameter vector, which must give the same number.
-3. A `jax.vmap` batch of different model instances, and the static memory analysis of that batched program.
-   The same batch sharded over `--devices` devices, checked against the one-device batch and timed against it
-   (per-point times, speed-up and scaling efficiency).
-
-__Model Instances Are Pytrees__
-
-As in `mge.py`, every compiled function that depends on the model's parameters takes the model instance itself
-(an `af.ModelInstance` of `Galaxy` objects), whose leaves are the free parameters with named key paths such as
-`.galaxies.lens.bulge.effective_radius`. The source's `Pixelization` is a fixed object of the model: its mesh
-shape and regularization coefficient are static parts of the tree, so every instance has the same structure and
-one compile serves them all (asserted below).
-
-Every JAX timing waits for its result with `block_until_ready()`.
+1. The likelihood step by step, from ray-tracing to the log evidence.
+2. The full likelihood compiled as one program, equal to the eager NumPy `FitImaging`.
+3. The same likelihood taking the flat parameter vector a search's `Fitness` passes, against the instance.
+4. A `jax.vmap` batch of instances, every lane equal to its single call and to the eager likelihood.
+5. `jax.grad` by parameter name, equal to central differences, and its cost against one likelihood call.
+6. The log evidence and its gradient along the Einstein radius.
 
 __Usage__
 
-    python pixelization.py --instrument hst --repeats 3 --batch-size 3
-    python pixelization.py --devices 2 --repeats 2 --batch-size 2
+    python pixelization.py --instrument hst --repeats 3 --batch-size 3 --scan-points 5
 
-`--devices` defaults to every device JAX sees (one on a CPU); on a CPU, `--devices N` makes N host devices.
-The batch size is rounded up to a multiple of the device count.
-
-Results go to `results/pixelization_likelihood_summary_<instrument>_v<version>.json` with a bar chart beside it.
+Results go to `results/pixelization_likelihood_summary_<instrument>_v<version>` (`.json` and a bar chart) and the
+scan to `results/pixelization_einstein_radius_scan_<instrument>_v<version>.png`.
 """
 
 """
 __64-bit JAX__
 
-Before any other import, for the reason given in `mge.py`.
+PyAuto switches JAX to 64-bit only if JAX has not been imported yet, so this comes before every other import.
 """
 import os
 
 os.environ["JAX_ENABLE_X64"] = "True"
 
-import jax
-
-jax.config.update("jax_enable_x64", True)
-
-import time
+import sys
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import profiling_util as util
+
+import autofit as af
 import autolens as al
 
-import sys
-from pathlib import Path
+from simulators import imaging as simulator
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared profiling_util and gradients_util
-
-import imaging_util
-import profiling_util as util
+results_path = Path(__file__).resolve().parent / "results"
 
 """
 __Command Line__
 
-One likelihood call costs of order a second on a 2-core CPU, so the default `--repeats` is small.
-
-`--devices` is acted on as soon as it is parsed, before JAX's first computation, as in `mge.py`.
+One likelihood call takes of order a second on a CPU, so fewer calls are timed than for an MGE. Every point of
+the scan holds its own mapping matrix (pixels x source pixels) and that of its gradient, so it has fewer points.
 """
-parser = util.OneLineArgumentParser(description=__doc__.split("\n")[1])
-imaging_util.add_instrument_argument(parser)
-parser.add_argument("--repeats", type=int, default=3, help="steady-state calls timed per program (default 3)")
-parser.add_argument("--batch-size", type=int, default=3, help="instances in the vmap batch (default 3)")
-util.add_devices_argument(parser)
+parser = util.argument_parser(__doc__.split("\n")[1], repeats=3, batch_size=3, scan_points=5)
+parser.add_argument("--instrument", default="hst", choices=list(simulator.INSTRUMENTS), help="the telescope (hst)")
 args = parser.parse_args()
-
-devices = util.use_devices(args.devices)
-
-instrument = args.instrument
-repeats = args.repeats
 
 """
 __Dataset__
 
-Masked with a 3.5" circle; the lens light is over-sampled adaptively, the pixelization's grid is not (see
-`imaging_util.load_dataset`).
+The simulated lens of `simulators/imaging.py` (made the first time an instrument is profiled), inside a 3.5"
+circular mask. The lens light is evaluated on a grid over-sampled near its centre, as in `mge.py`. The source
+pixels are fitted to the grid of image pixels, one point each, which is traced to the source plane as it is.
 """
-print(f"\n--- Dataset [{instrument}] ---")
-
-dataset = imaging_util.load_dataset(instrument)
-configuration = imaging_util.configuration_of(dataset, instrument)
-
-"""
-__Model And Its Instance__
-
-The pixelization is built by hand and given to the model as a fixed object (`imaging_util.rectangular_model`,
-which `flat_vs_pytree.py` uses too). The instance sits at the prior
-medians, with the lens mass and shear at the simulated values (`imaging_util.reference_vector`).
-"""
-print("\n--- Model ---")
-
-mesh_shape = imaging_util.RECTANGULAR_MESH_SHAPE
-
-model = imaging_util.rectangular_model()
-vector = imaging_util.reference_vector(model)
-instance = model.instance_from_vector(vector=vector)
-
-util.require_pytree(instance)
-
-configuration["mesh_shape"] = list(mesh_shape)
-configuration["source_pixels"] = mesh_shape[0] * mesh_shape[1]
-
-print(f"  free parameters: {model.total_free_parameters}")
-for key, value in configuration.items():
-    print(f"  {key}: {value}")
+pixel_scale = simulator.INSTRUMENTS[args.instrument]["pixel_scale"]
+dataset_path = simulator.ensure(args.instrument)
+dataset = al.Imaging.from_fits(
+    data_path=dataset_path / "data.fits",
+    noise_map_path=dataset_path / "noise_map.fits",
+    psf_path=dataset_path / "psf.fits",
+    pixel_scales=pixel_scale,
+)
+mask = al.Mask2D.circular(
+    shape_native=dataset.shape_native, pixel_scales=dataset.pixel_scales, radius=simulator.MASK_RADIUS
+)
+dataset = dataset.apply_mask(mask=mask)
+over_sample_size_lp = al.util.over_sample.over_sample_size_via_radial_bins_from(
+    grid=dataset.grid, sub_size_list=[4, 2, 1], radial_list=[0.3, 0.6], centre_list=[(0.0, 0.0)]
+)
+dataset = dataset.apply_over_sampling(over_sample_size_lp=over_sample_size_lp, over_sample_size_pixelization=1)
 
 """
-__The Instance As A Pytree__
+__Model__
 
-One leaf per free parameter: the pixelization contributes none, its mesh shape and coefficient being static.
-Two different instances must share one tree structure, or each would compile again.
+The pixelization is built by hand and given to the source as a fixed object: its mesh shape and regularization
+coefficient are constants of the model, so they are part of the instance's static structure and one compile serves
+every instance. Its source pixels are not free parameters either: the inversion solves for them.
 """
-leaf_names, same_structure = util.one_structure_per_model(model, instance, vector)
+mesh_shape = (28, 28)
+pixelization = al.Pixelization(
+    mesh=al.mesh.RectangularUniform(shape=mesh_shape), regularization=al.reg.Constant(coefficient=1.0)
+)
+lens = af.Model(al.Galaxy, redshift=0.5, bulge=al.lp.Sersic, mass=al.mp.Isothermal, shear=al.mp.ExternalShear)
+source = af.Model(al.Galaxy, redshift=1.0, pixelization=pixelization)
+model = af.Collection(galaxies=af.Collection(lens=lens, source=source))
 
-instance_jax = util.on_device(instance)
+configuration = {
+    "instrument": args.instrument,
+    "image_pixels_masked": int(dataset.data.shape[0]),
+    "over_sampled_pixels": int(dataset.grids.lp.over_sampled.shape[0]),
+    "mesh_shape": list(mesh_shape),
+    "source_pixels": mesh_shape[0] * mesh_shape[1],
+    "free_parameters": model.total_free_parameters,
+}
+print(f"\n  {configuration}")
 
 """
-__Eager Reference__
+__Instance__
 
-`FitImaging`, evaluated eagerly in NumPy with the settings the analysis uses, is the reference. With an
-inversion, its `figure_of_merit` is the log evidence.
+The 14 free parameters are all the lens's, and the profile is taken at their simulated values, read by name
+(`af.values_by_path`) from the simulated lens: at the prior medians its light would swamp the source.
 """
-print("\n--- Eager FitImaging (reference) ---")
+true_lens = simulator.true_tracer().galaxies[0]
+instance = model.instance_from_vector(vector=list(af.values_by_path(lens, true_lens).values()))
+for name, value in af.values_by_path(model, instance).items():
+    print(f"  {name} = {float(value):.4f}")
 
+"""
+__Analysis__
+
+The JAX analysis gives the likelihood a search calls: its `log_likelihood_function` returns the fit's
+`figure_of_merit`, here the log evidence. The same analysis without JAX builds the `FitImaging` eagerly in NumPy,
+and its `figure_of_merit` is what every compiled value is checked against (the eager `log_likelihood_function`
+returns the fit's `log_likelihood`, which leaves out the regularization terms).
+"""
 analysis = al.AnalysisImaging(dataset=dataset, use_jax=True)
-settings = analysis.settings
-
-start = time.perf_counter()
-fit = al.FitImaging(
-    dataset=dataset,
-    tracer=al.Tracer(galaxies=list(instance.galaxies)),
-    settings=settings,
-)
-figure_of_merit = float(fit.figure_of_merit)
-print(f"  figure_of_merit (log evidence) = {figure_of_merit}  ({time.perf_counter() - start:.2f} s)")
-
-"""
-The linear-algebra steps below reproduce the inversion with its own settings: the positive-only solver over
-the pixels not zeroed at the mesh edge, and every source pixel regularized (so the reduced matrices of the log
-evidence are the full ones). The indices kept are read from the eager inversion; they depend only on the mesh,
-so they are constants of every compiled program.
-"""
-assert settings.use_positive_only_solver, "the steps below assume the positive-only solver"
-assert fit.inversion.all_linear_obj_have_regularization
-
-ids_to_keep = np.asarray(
-    fit.inversion.zeroed_ids_to_keep
-    if settings.use_edge_zeroed_pixels
-    else np.arange(configuration["source_pixels"])
-)
-
-"""
-__Per-Step JIT Profiling__
-
-The steps that depend on the model's parameters take the instance, tie it, and build the analysis's own
-`FitImaging` from it inside the trace (`analysis.fit_from`, with `xp=jnp`). A `FitImaging` computes lazily, so
-returning one of its properties compiles only the part of the likelihood that property needs. The other steps
-are linear algebra on the arrays the steps before produced (`imaging_util`'s pixelized-source functions).
-"""
-print("\n" + "=" * 70)
-print("PER-STEP JIT PROFILING")
-print("=" * 70)
-
-profile_step = util.StepProfiler(repeats)
-
-
-def fit_of(instance):
-    return analysis.fit_from(instance=instance)
-
-
-"""
-__Step 1: Ray-Tracing__
-
-The pixelization's image-plane grid traced to the source plane by the lens mass and shear.
-"""
-
-
-def ray_trace(instance):
-    tracer = al.Tracer(galaxies=list(instance.galaxies))
-    return tracer.traced_grid_2d_list_from(grid=dataset.grids.pixelization, xp=jnp)[-1].array
-
-
-profile_step("Ray-trace data grid", ray_trace, instance_jax)
-
-"""
-__Step 2: Lens Light, Blurred__
-
-The lens's `Sersic` on the over-sampled grid (and the blurring grid just outside the mask), convolved with the PSF.
-"""
-
-
-def lens_light_image(instance):
-    return fit_of(instance).blurred_image.array
-
-
-lens_image = profile_step("Lens light blurred image", lens_light_image, instance_jax)
-
-data = jnp.asarray(dataset.data.array)
-noise_map = jnp.asarray(dataset.noise_map.array)
-
-"""
-__Step 3: Profile-Subtracted Image__
-
-What the source reconstruction fits: the data minus the lens light.
-"""
-
-
-def profile_subtracted_from(data, lens_image):
-    return data - lens_image
-
-
-profile_subtracted = profile_step(
-    "Profile-subtracted image", profile_subtracted_from, data, lens_image
-)
-
-"""
-__Step 4: Mapper And Mapping Matrix__
-
-Ray-tracing again (the steps are independent programs), the mesh laid over the traced grid, each image pixel's
-interpolation weights on the mesh, and the mapping matrix: one column per source pixel.
-"""
-
-
-def mapping_matrix(instance):
-    return fit_of(instance).inversion.mapping_matrix
-
-
-profile_step("Mapper & mapping matrix", mapping_matrix, instance_jax)
-
-"""
-__Step 5: Blurred Mapping Matrix__
-
-The mapping matrix's columns convolved with the PSF: what the inversion fits with.
-"""
-
-
-def blurred_mapping_matrix(instance):
-    return fit_of(instance).inversion.operated_mapping_matrix
-
-
-blurred = profile_step("Blurred mapping matrix", blurred_mapping_matrix, instance_jax)
-
-"""
-__Steps 6 And 7: Data Vector (D) And Curvature Matrix (F)__
-"""
-data_vector = profile_step(
-    "Data vector (D)", imaging_util.data_vector_from, blurred, profile_subtracted, noise_map
-)
-
-
-def curvature_matrix_from(blurred, noise_map):
-    return imaging_util.curvature_matrix_from(blurred, noise_map, settings)
-
-
-curvature_matrix = profile_step(
-    "Curvature matrix (F)", curvature_matrix_from, blurred, noise_map
-)
-
-"""
-__Step 8: Regularization Matrix (H)__
-
-`Constant` regularization of the mesh's neighbouring pixels. For a rectangular mesh the neighbours are fixed,
-but the matrix is still taken from the instance's own inversion, as the likelihood computes it.
-"""
-
-
-def regularization_matrix(instance):
-    return fit_of(instance).inversion.regularization_matrix
-
-
-regularization = profile_step(
-    "Regularization matrix (H)", regularization_matrix, instance_jax
-)
-
-"""
-__Step 9: Regularized Reconstruction__
-
-The non-negative solution of (F + H) s = D.
-"""
-
-
-def reconstruction_from(data_vector, curvature_matrix, regularization):
-    return imaging_util.reconstruction_from(
-        data_vector, curvature_matrix, regularization, ids_to_keep, settings
-    )
-
-
-reconstruction = profile_step(
-    "Regularized reconstruction", reconstruction_from, data_vector, curvature_matrix, regularization
-)
-
-"""
-__Steps 10 And 11: Mapped Reconstruction And Log Evidence__
-"""
-source_image = profile_step(
-    "Mapped reconstruction", imaging_util.mapped_reconstruction_from, blurred, reconstruction
-)
-
-step_log_evidence = float(
-    profile_step(
-        "Log evidence",
-        imaging_util.log_evidence_from,
-        data,
-        noise_map,
-        lens_image,
-        source_image,
-        reconstruction,
-        curvature_matrix,
-        regularization,
-    )
-)
-
-print(f"\n  step-by-step log evidence = {step_log_evidence}")
-
-reporting = imaging_util.Reporting(
-    quantity="log evidence", rtol=1e-6, quote_rtol=True, milliseconds=False, results_width=19
-)
-reporting.check(step_log_evidence, figure_of_merit, "step-by-step")
-
-steps = profile_step.steps
-
-"""
-__Full Pipeline JIT__
-
-`AnalysisImaging.log_likelihood_function` as one program, through the closure that takes the instance
-(`imaging_util.pytree_closure`).
-"""
+eager = al.AnalysisImaging(dataset=dataset, use_jax=False)
 likelihood = analysis.log_likelihood_function
-log_likelihood_from_instance = imaging_util.pytree_closure(likelihood)
 
-full, full_log_likelihood = imaging_util.full_pipeline(
-    log_likelihood_from_instance, instance_jax, figure_of_merit, reporting, repeats
+
+def eager_log_evidence_of(instance):
+    return float(eager.fit_from(instance=instance).figure_of_merit)
+
+
+eager_log_evidence = eager_log_evidence_of(instance)
+print(f"\n  FitImaging: log evidence {eager_log_evidence}")
+
+"""
+__The Likelihood Step By Step__
+
+Each step is a quantity of the `FitImaging` that `analysis.fit_from(instance)` builds inside the trace, compiled and
+timed as the likelihood up to and including it:
+
+- the image grid traced to the source plane, and the lens light convolved with the PSF and subtracted from the data,
+- the mapping matrix (each image pixel's bilinear weights on the mesh, one column per source pixel) and the same
+  columns convolved with the PSF,
+- the linear problem: data vector D, curvature matrix F, regularization matrix H, and the non-negative solution
+  of (F + H) s = D, the source's pixel fluxes,
+- the model image and the log evidence (chi-squared, regularization and the log determinants of F + H and H).
+"""
+steps = util.profile_fit_steps(
+    analysis,
+    instance,
+    {
+        "Ray-trace image grid": lambda fit: fit.tracer.traced_grid_2d_list_from(
+            grid=dataset.grids.pixelization, xp=jnp
+        )[-1].array,
+        "Lens light, blurred": lambda fit: fit.blurred_image,
+        "Profile-subtracted image": lambda fit: fit.profile_subtracted_image,
+        "Mapping matrix": lambda fit: fit.inversion.mapping_matrix,
+        "Blurred mapping matrix": lambda fit: fit.inversion.operated_mapping_matrix,
+        "Data vector (D)": lambda fit: fit.inversion.data_vector,
+        "Curvature matrix (F)": lambda fit: fit.inversion.curvature_matrix,
+        "Regularization matrix (H)": lambda fit: fit.inversion.regularization_matrix,
+        "Reconstruction (NNLS)": lambda fit: fit.inversion.reconstruction,
+        "Model image": lambda fit: fit.model_data,
+        "Log evidence": lambda fit: fit.figure_of_merit,
+    },
+    args.repeats,
 )
+util.check(steps["Log evidence"]["result"], eager_log_evidence, 1e-8, "the last step equals FitImaging")
+
+"""
+__Full Pipeline__
+
+The likelihood as one program, which is what a search compiles.
+"""
+full = util.full_pipeline(likelihood, instance, eager_log_evidence, "FitImaging", args.repeats)
 
 """
 __Pytree Versus Flat Vector__
 
-The same likelihood through `instance_from_vector` inside the trace, as `Fitness.call` does: the same objects
-from the same values, so the same number to rounding error.
+A search's `Fitness` passes a flat vector and builds the instance inside the trace; here the instance itself is
+the input. Against a likelihood that takes a second, crossing into JAX with a pytree should cost nothing measurable.
 """
-flat, flat_log_likelihood = imaging_util.compare_with_flat_vector(
-    model, likelihood, vector, full_log_likelihood, reporting, repeats
+flat_vector = util.flat_vector_ratio(likelihood, model, instance, args.repeats)
+
+"""
+__vmap__
+
+A batch of nearby instances, stacked leaf by leaf: one `jax.vmap` evaluates it, each lane its own mesh and
+inversion.
+"""
+vmap = util.vmap_batch(
+    likelihood, model, instance, args.batch_size, full, args.repeats, eager_likelihood=eager_log_evidence_of
 )
 
 """
-__vmap Batch__
+__Gradient By Name__
 
-Different instances, stacked leaf by leaf with `tree_map` into one batch instance. Each lane must equal the
-single-instance program's result for that instance, and those single calls, on instances it has not seen, must
-not compile again: the jit cache holds one program afterwards. The batch size is rounded up to a multiple of the
-number of devices, which the batch is split over below.
+At the simulated values the mass centre sits exactly on the centre of an image pixel, where the isothermal's
+deflection is singular: the log evidence is finite there, its derivatives in the mass centre and `ell_comps` are
+NaN. The gradient is checked with every value moved by 0.005. The source is interpolated bilinearly on the mesh, so
+the log evidence is smooth only between the parameters where a traced image pixel crosses from one source pixel
+into the next: central differences agree with `jax.grad` only for steps small enough that none crosses.
 """
-print("\n--- vmap batch ---")
+moved = model.instance_from_vector(vector=[value + 0.005 for value in af.values_by_path(model, instance).values()])
+gradient = None
+if args.gradient:
+    gradient = util.gradient_check(likelihood, model, moved, (1e-7,), rtol=1e-5, repeats=args.repeats)
 
-batch_size = imaging_util.batch_size_for(args.batch_size, devices)
-batch_instances = util.different_instances(model, vector, batch_size)
+"""
+__Einstein Radius Scan__
 
-vmapped = imaging_util.vmap_batch(log_likelihood_from_instance, batch_instances, full, reporting, repeats)
-compiles = full["jitted"]._cache_size()
-
-print(f"  programs compiled for {batch_size + 1} different instances: {compiles}")
-
-np.testing.assert_allclose(
-    vmapped["results"], vmapped["single_results"], rtol=1e-8, err_msg="vmap differs from single calls"
+The log evidence and its derivative at Einstein radii within 10% of the simulated one, every other parameter held.
+"""
+version = al.__version__
+simulated = true_lens.mass.einstein_radius
+scan = util.einstein_radius_scan(
+    likelihood, model, instance, np.linspace(0.9, 1.1, args.scan_points) * simulated, simulated,
+    plot_path=results_path / f"pixelization_einstein_radius_scan_{args.instrument}_v{version}.png",
+    title=f"Rectangular pixelization, {args.instrument.upper()}: log evidence and jax.grad along the Einstein radius",
 )
-assert compiles == 1, f"the single-instance likelihood compiled {compiles} times"
-print("  vmap matches single calls; one compile served every instance")
-
-"""
-__Sharded Batch__
-
-The same batch with every leaf split along its batch axis over a one-axis mesh of the devices, each device
-computing its own lanes (as in `mge.py`): its lanes must equal the one-device batch's (rtol 1e-8, the tolerance
-of the vmap check above), and the two programs are timed call by call in turn.
-"""
-sharding = imaging_util.sharded_vmap_batch(
-    log_likelihood_from_instance, vmapped, devices, reporting, repeats, rtol=1e-8
-)
-
-"""
-__Static Memory Analysis__
-
-XLA's account of the batched program's buffers.
-"""
-memory_mb = imaging_util.static_memory(vmapped["compiled"])
 
 """
 __Summary__
+
+In the JSON's shared names, `log_likelihood` is the log evidence: the figure of merit a search maximizes.
 """
-version = al.__version__
-
-summary = imaging_util.likelihood_summary(
-    instrument,
-    configuration,
-    steps,
-    full,
-    flat,
-    vmap=imaging_util.vmap_summary(batch_size, vmapped, memory_mb, reporting),
-    figure_of_merit=figure_of_merit,
-    step_by_step=step_log_evidence,
-    pytree=util.pytree_summary(leaf_names, model, same_structure, compiles),
-    repeats=repeats,
-    reporting=reporting,
-    batch_size=batch_size,
-    sharding=sharding,
-)
-
-imaging_util.write_summary(
-    summary,
-    f"pixelization_likelihood_summary_{instrument}_v{version}",
-    reporting,
-    title=f"Pixelized source (rectangular {mesh_shape[0]}x{mesh_shape[1]}), pytree inputs - {instrument.upper()}",
-    subtitle=(
-        f"autolens v{version} | {configuration['pixel_scale_arcsec']}\"/px | "
-        f"{configuration['image_pixels_masked']} pixels | {configuration['over_sampled_pixels']} over-sampled | "
-        f"{configuration['source_pixels']} source pixels | {model.total_free_parameters} free parameters"
-    ),
-)
+log_likelihood = {"eager": eager_log_evidence, "jit": float(full["result"])}
+summary = dict(autolens_version=version, configuration=configuration, log_likelihood=log_likelihood)
+summary.update(steps=steps, full_pipeline=full, flat_vector=flat_vector, vmap=vmap, gradient=gradient)
+summary.update(einstein_radius_scan=scan, repeats=args.repeats)
+stem = f"pixelization_likelihood_summary_{args.instrument}_v{version}"
+title = f"Pixelized source (rectangular {mesh_shape[0]}x{mesh_shape[1]}) - {args.instrument.upper()}"
+subtitle = f"v{version} | {pixel_scale}\"/px | {configuration['image_pixels_masked']} pixels | 784 source pixels"
+util.write_summary(summary, results_path, stem, title, subtitle)

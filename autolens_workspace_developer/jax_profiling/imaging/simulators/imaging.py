@@ -75,20 +75,18 @@ def true_tracer():
     """
     import autolens as al
 
+    lens_ell_comps = al.convert.ell_comps_from(axis_ratio=0.9, angle=45.0)  # the light's and the mass's
+
     lens = al.Galaxy(
         redshift=0.5,
         bulge=al.lp.Sersic(
             centre=(0.0, 0.0),
-            ell_comps=al.convert.ell_comps_from(axis_ratio=0.9, angle=45.0),
+            ell_comps=lens_ell_comps,
             intensity=2.0,
             effective_radius=0.6,
             sersic_index=3.0,
         ),
-        mass=al.mp.Isothermal(
-            centre=(0.0, 0.0),
-            ell_comps=al.convert.ell_comps_from(axis_ratio=0.9, angle=45.0),
-            einstein_radius=1.6,
-        ),
+        mass=al.mp.Isothermal(centre=(0.0, 0.0), ell_comps=lens_ell_comps, einstein_radius=1.6),
         shear=al.mp.ExternalShear(gamma_1=0.05, gamma_2=0.05),
     )
 

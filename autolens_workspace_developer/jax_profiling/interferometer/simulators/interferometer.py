@@ -51,44 +51,20 @@ DATASET_PATH = Path(__file__).resolve().parent.parent / "dataset" / "interferome
 DATASET_FILES = ("visibilities.npy", "noise_map.npy", "uv_wavelengths.npy", "tracer.json")
 
 
-def dataset_exists() -> bool:
-    """True when every file the profiling scripts read is already on disk."""
-    return all((DATASET_PATH / name).exists() for name in DATASET_FILES)
-
-
 def true_tracer():
     """The lens system the interferometer observes: `imaging`'s profiling lens, with a source twice as wide."""
     import autolens as al
 
+    lens_ell_comps = al.convert.ell_comps_from(axis_ratio=0.9, angle=45.0)
     lens = al.Galaxy(
         redshift=0.5,
-        bulge=al.lp.Sersic(
-            centre=(0.0, 0.0),
-            ell_comps=al.convert.ell_comps_from(axis_ratio=0.9, angle=45.0),
-            intensity=0.5,
-            effective_radius=0.6,
-            sersic_index=3.0,
-        ),
-        mass=al.mp.Isothermal(
-            centre=(0.0, 0.0),
-            ell_comps=al.convert.ell_comps_from(axis_ratio=0.9, angle=45.0),
-            einstein_radius=1.6,
-        ),
+        bulge=al.lp.Sersic(ell_comps=lens_ell_comps, intensity=0.5, effective_radius=0.6, sersic_index=3.0),
+        mass=al.mp.Isothermal(ell_comps=lens_ell_comps, einstein_radius=1.6),
         shear=al.mp.ExternalShear(gamma_1=0.05, gamma_2=0.05),
     )
-
-    source = al.Galaxy(
-        redshift=1.0,
-        bulge=al.lp.SersicCore(
-            centre=(0.0, 0.0),
-            ell_comps=al.convert.ell_comps_from(axis_ratio=0.8, angle=60.0),
-            intensity=1.0,
-            effective_radius=0.2,
-            sersic_index=1.0,
-        ),
-    )
-
-    return al.Tracer(galaxies=[lens, source])
+    source_ell_comps = al.convert.ell_comps_from(axis_ratio=0.8, angle=60.0)
+    source_light = al.lp.SersicCore(ell_comps=source_ell_comps, intensity=1.0, effective_radius=0.2, sersic_index=1.0)
+    return al.Tracer(galaxies=[lens, al.Galaxy(redshift=1.0, bulge=source_light)])
 
 
 def uv_wavelengths_from(rng: np.random.Generator) -> np.ndarray:
@@ -170,10 +146,9 @@ def simulate() -> Path:
 
 
 def ensure() -> Path:
-    """Return the dataset folder, simulating the dataset first if it is not on disk yet."""
-    if not dataset_exists():
-        return simulate()
-    return DATASET_PATH
+    """The dataset folder, the visibilities simulated into it first if any file the scripts read is missing."""
+    missing = [name for name in DATASET_FILES if not (DATASET_PATH / name).exists()]
+    return simulate() if missing else DATASET_PATH
 
 
 if __name__ == "__main__":

@@ -11,9 +11,9 @@ images. What is observed:
     fluxes         the point source's flux times the absolute magnification at each image, with Gaussian noise
                    of FLUX_NOISE_FRACTION of each flux added (the flux noise map)
 
-This module writes `positions.npy`, `fluxes.npy`, `fluxes_noise_map.npy` and `tracer.json` to
-`jax_profiling/point_source/dataset/point_source/`; the profiling scripts import `ensure` and call it the first
-time they need the dataset. By hand:
+This module writes the `PointDataset` (`point_dataset.json`) and the true `Tracer` (`tracer.json`) to
+`jax_profiling/point_source/dataset/point_source/`, where the profiling scripts load them with `al.from_json`;
+they import `ensure` and call it the first time they need the dataset. By hand:
 
     python simulators/point_source.py
 
@@ -43,27 +43,15 @@ SEED = 1
 
 DATASET_PATH = Path(__file__).resolve().parent.parent / "dataset" / "point_source"
 
-DATASET_FILES = ("positions.npy", "fluxes.npy", "fluxes_noise_map.npy", "tracer.json")
-
-
-def dataset_exists() -> bool:
-    """True when every file the profiling scripts read is already on disk."""
-    return all((DATASET_PATH / name).exists() for name in DATASET_FILES)
+DATASET_FILES = ("point_dataset.json", "tracer.json")
 
 
 def true_tracer():
     """The lens (isothermal mass, external shear) and the point source, named `point_0`."""
     import autolens as al
 
-    lens = al.Galaxy(
-        redshift=0.5,
-        mass=al.mp.Isothermal(
-            centre=(0.0, 0.0),
-            ell_comps=al.convert.ell_comps_from(axis_ratio=0.8, angle=30.0),
-            einstein_radius=1.6,
-        ),
-        shear=al.mp.ExternalShear(gamma_1=0.04, gamma_2=0.02),
-    )
+    mass = al.mp.Isothermal(ell_comps=al.convert.ell_comps_from(axis_ratio=0.8, angle=30.0), einstein_radius=1.6)
+    lens = al.Galaxy(redshift=0.5, mass=mass, shear=al.mp.ExternalShear(gamma_1=0.04, gamma_2=0.02))
     source = al.Galaxy(redshift=1.0, point_0=al.ps.PointFlux(centre=SOURCE_CENTRE, flux=SOURCE_FLUX))
     return al.Tracer(galaxies=[lens, source])
 
@@ -97,10 +85,15 @@ def simulate() -> Path:
     fluxes = SOURCE_FLUX * magnifications
     fluxes_noise_map = FLUX_NOISE_FRACTION * fluxes
 
+    dataset = al.PointDataset(
+        name="point_0",
+        positions=al.Grid2DIrregular(positions + POSITION_NOISE * rng.standard_normal(positions.shape)),
+        positions_noise_map=POSITION_NOISE,
+        fluxes=al.ArrayIrregular(fluxes + fluxes_noise_map * rng.standard_normal(fluxes.shape)),
+        fluxes_noise_map=al.ArrayIrregular(fluxes_noise_map),
+    )
     DATASET_PATH.mkdir(parents=True, exist_ok=True)
-    np.save(DATASET_PATH / "positions.npy", positions + POSITION_NOISE * rng.standard_normal(positions.shape))
-    np.save(DATASET_PATH / "fluxes.npy", fluxes + fluxes_noise_map * rng.standard_normal(fluxes.shape))
-    np.save(DATASET_PATH / "fluxes_noise_map.npy", fluxes_noise_map)
+    al.output_to_json(obj=dataset, file_path=DATASET_PATH / "point_dataset.json")
     al.output_to_json(obj=tracer, file_path=DATASET_PATH / "tracer.json")
 
     print(
@@ -111,10 +104,10 @@ def simulate() -> Path:
 
 
 def ensure() -> Path:
-    """Return the dataset folder, simulating the dataset first if it is not on disk yet."""
-    if not dataset_exists():
-        return simulate()
-    return DATASET_PATH
+    """The dataset folder; the quad is solved for and written there first if a file is missing."""
+    if all((DATASET_PATH / name).exists() for name in DATASET_FILES):
+        return DATASET_PATH
+    return simulate()
 
 
 if __name__ == "__main__":
