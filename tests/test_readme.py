@@ -25,7 +25,7 @@ def table_rows(heading_pattern: str):
 
 def test_the_patch_table_counts_every_series():
     libraries = [library["folder"] for library in json.loads((REPO / "stack.json").read_text())["libraries"]]
-    rows = table_rows(r"^What the series does")
+    rows = table_rows(r"^## What the series does")
     counts = {row[0]: int(row[1]) for row in rows}
 
     assert sorted(counts) == sorted(libraries)
@@ -39,7 +39,11 @@ def test_every_path_the_layout_names_exists():
     assert rows
     generated = {"build/", ".venv/"}
     for row in rows:
-        for path in re.findall(r"`([^`]+)`", row[0]):
-            if path in generated:
-                continue
+        folders = [path for path in re.findall(r"`([^`]+)`", row[0]) if path not in generated]
+        for path in folders:
             assert (REPO / path).exists(), f"the Layout section names {path}, which does not exist"
+        # Files and folders named in the description, inside the row's folder.
+        for path in re.findall(r"`([\w./-]+(?:\.py|/))`", row[1]):
+            assert any((REPO / folder / path).exists() for folder in folders), (
+                f"the Layout row of {folders} names {path}, which is not in it"
+            )
